@@ -1,0 +1,115 @@
+#pragma once
+// shicks.toml as plain structs. The default member initialisers below are the one
+// source of defaults: the loader only overrides what the file sets, and
+// man/shicks.toml.5 documents these same values.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/expected.hpp"
+#include "common/netaddr.hpp"
+
+namespace shicks::config {
+
+inline std::vector<ListenAddress> all_addresses(std::uint16_t port) {
+  return {*ListenAddress::parse("0.0.0.0:" + std::to_string(port)),
+          *ListenAddress::parse("[::]:" + std::to_string(port))};
+}
+
+struct ServerConfig {
+  std::string hostname;  // empty in the file's absence: the machine's host name
+  std::filesystem::path state_dir = "/var/lib/shicks";
+  std::filesystem::path control_socket = "/run/shicks/control.sock";
+  unsigned threads = 0;  // network threads; 0 = one per core
+  std::string log_level = "info";
+  std::string user;  // account to run as after binding, when started as root
+  unsigned shutdown_timeout_seconds = 30;
+};
+
+struct ControlConfig {
+  std::string group = "shicks";  // members (and root) may use the control socket
+  std::uint64_t max_request_bytes = 1048576;
+  unsigned max_clients = 64;
+};
+
+enum class DatabaseMode { managed, external };
+
+struct DatabaseConfig {
+  DatabaseMode mode = DatabaseMode::managed;
+  std::string name = "maildb";
+  // external only
+  std::string host = "localhost";
+  unsigned port = 3306;
+  std::filesystem::path socket;  // when set, used instead of host/port
+  std::string user;
+  std::string password;
+  std::filesystem::path password_file;
+  // both modes
+  bool allow_unsafe_durability = false;
+  unsigned pool_size = 4;          // DB worker threads, one connection each
+  unsigned queue_limit = 1024;     // pending jobs before callers get a temporary failure
+  unsigned connect_timeout_seconds = 5;
+  unsigned read_timeout_seconds = 30;
+  unsigned write_timeout_seconds = 30;
+  // managed only
+  std::filesystem::path mariadbd = "/usr/sbin/mariadbd";
+  std::filesystem::path install_db = "/usr/bin/mariadb-install-db";
+  unsigned start_timeout_seconds = 60;
+  std::uint64_t buffer_pool_bytes = 134217728;
+};
+
+struct SmtpConfig {
+  std::vector<ListenAddress> listen = all_addresses(25);
+  std::vector<ListenAddress> submission_listen = all_addresses(587);
+  std::vector<ListenAddress> smtps_listen = all_addresses(465);
+  std::vector<Network> trusted_networks = {*Network::parse("127.0.0.0/8"), *Network::parse("::1/128")};
+  std::uint64_t max_message_size_bytes = 26214400;
+  unsigned max_recipients = 100;
+};
+
+struct Pop3Config {
+  std::vector<ListenAddress> listen = all_addresses(110);
+  std::vector<ListenAddress> pop3s_listen = all_addresses(995);
+};
+
+struct TlsConfig {
+  std::filesystem::path cert_file = "tls/cert.pem";
+  std::filesystem::path key_file = "tls/key.pem";
+};
+
+struct Config {
+  std::filesystem::path file;  // absolute path of the file it came from
+  ServerConfig server;
+  ControlConfig control;
+  DatabaseConfig database;
+  SmtpConfig smtp;
+  Pop3Config pop3;
+  TlsConfig tls;
+  // "section.key" -> line in `file`, for errors found after loading.
+  std::map<std::string, int> lines;
+
+  // "FILE:LINE: " for a key, or "FILE: " when the key was not in the file.
+  std::string where(const std::string& key) const;
+};
+
+struct Problem {
+  std::string file;
+  int line = 0;  // 0: not tied to a line
+  std::string message;
+  std::string to_string() const;  // FILE:LINE: message
+};
+
+// Reads and validates `path`. Returns the config or every problem found.
+Expected<Config, std::vector<Problem>> load(const std::filesystem::path& path);
+// The same from text (tests); `path` is used for messages and relative paths.
+Expected<Config, std::vector<Problem>> load_string(std::string_view text, const std::filesystem::path& path);
+
+}  // namespace shicks::config
+
+namespace shicks::config {
+// Every effective setting as "section.key" -> text (lists joined with ", "); used to
+// tell, at SIGHUP, which keys changed.
+std::map<std::string, std::string> flatten(const Config& c);
+}  // namespace shicks::config

@@ -1,0 +1,284 @@
+#include "server/daemon/control_server.hpp"
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include <asio/co_spawn.hpp>
+#include <asio/strand.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/read_until.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include "common/log.hpp"
+#include "control/protocol.hpp"
+#include "server/net/session_registry.hpp"
+#include "server/net/spawn.hpp"
+#include "server/store/schema.hpp"
+#include "shicks/version.hpp"
+
+namespace shicks::daemon {
+namespace fs = std::filesystem;
+using asio::local::stream_protocol;
+using nlohmann::json;
+
+bool peer_allowed(const PeerCred& peer, unsigned daemon_uid, long group_gid) {
+  if (peer.uid == 0 || peer.uid == daemon_uid) return true;
+  if (group_gid < 0) return false;
+  if (peer.gid == unsigned(group_gid)) return true;
+  for (unsigned g : peer.groups)
+    if (g == unsigned(group_gid)) return true;
+  return false;
+}
+
+struct ControlServer::Impl {
+  asio::io_context& io;
+  const config::Config& cfg;
+  Stats& stats;
+  store::DbPool& pool;
+  std::function<void()> reload;
+  stream_protocol::acceptor acceptor;
+  long group_gid = -1;
+  std::string path;
+  ino_t inode = 0;
+  net::SessionRegistry sessions;  // closed at shutdown (shicks-top keeps one open)
+
+  Impl(asio::io_context& io, const config::Config& cfg, Stats& stats, store::DbPool& pool, std::function<void()> r)
+      : io(io), cfg(cfg), stats(stats), pool(pool), reload(std::move(r)), acceptor(io),
+        path(cfg.server.control_socket.string()) {}
+};
+
+namespace {
+
+PeerCred credentials(int fd) {
+  PeerCred p;
+  ucred uc{};
+  socklen_t len = sizeof uc;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0) {
+    p.uid = ~0u;  // unknown: refused below unless the group check passes, which it cannot
+    p.gid = ~0u;
+    p.user = "?";
+    return p;
+  }
+  p.pid = uc.pid;
+  p.uid = uc.uid;
+  p.gid = uc.gid;
+  passwd pw{};
+  passwd* res = nullptr;
+  char buf[4096];
+  if (::getpwuid_r(uc.uid, &pw, buf, sizeof buf, &res) == 0 && res) {
+    p.user = res->pw_name;
+    int n = 64;
+    std::vector<gid_t> groups(static_cast<std::size_t>(n));
+    if (::getgrouplist(res->pw_name, res->pw_gid, groups.data(), &n) < 0) {
+      groups.resize(std::size_t(n));
+      ::getgrouplist(res->pw_name, res->pw_gid, groups.data(), &n);
+    }
+    groups.resize(std::size_t(std::max(n, 0)));
+    for (gid_t g : groups) p.groups.push_back(unsigned(g));
+  } else {
+    p.user = std::to_string(uc.uid);
+  }
+  return p;
+}
+
+struct PingJob {
+  std::string operator()(store::Connection& c) const {
+    store::ping(c);
+    return c.server_version();
+  }
+};
+
+std::string result(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+asio::awaitable<control::Response> handle(const control::Request& req, const PeerCred& peer,
+                                          ControlServer::Impl& impl) {
+  control::Response resp;
+  resp.id = req.id;
+  resp.ok = true;
+  if (req.cmd == "ping") {
+    json r = {{"pong", true}, {"version", kVersion}};
+    resp.result_json = result(r);
+  } else if (req.cmd == "status") {
+    PingJob job;
+    auto db = co_await store::async_run(impl.pool, std::move(job), asio::use_awaitable);
+    json listeners = json::array();
+    for (const auto& l : impl.stats.listeners()) {
+      json entry = {{"protocol", l.protocol}, {"address", l.address}};
+      listeners.push_back(std::move(entry));
+    }
+    json database = {{"mode", impl.cfg.database.mode == config::DatabaseMode::managed ? "managed" : "external"},
+                     {"name", impl.cfg.database.name},
+                     {"state", db ? "up" : "down"},
+                     {"queue_depth", impl.pool.queue_depth()},
+                     {"workers", impl.pool.threads()}};
+    if (db) database["server_version"] = *db;
+    else database["error"] = db.error().message;
+    json r = {{"version", kVersion},
+              {"hostname", impl.cfg.server.hostname},
+              {"uptime_seconds", impl.stats.uptime_seconds()},
+              {"listeners", listeners},
+              {"database", database},
+              {"connections_open", impl.stats.connections_open.load()},
+              {"connections_total", impl.stats.connections_total.load()}};
+    resp.result_json = result(r);
+  } else if (req.cmd == "reload") {
+    log::info("control.request").kv("cmd", "reload").kv("user", peer.user).kv("pid", peer.pid);
+    impl.reload();
+    json r = {{"reloaded", true}};
+    resp.result_json = result(r);
+  } else {
+    resp.ok = false;
+    resp.error = fmt::format("unknown command \"{}\"", req.cmd);
+  }
+  co_return resp;
+}
+
+asio::awaitable<void> send(stream_protocol::socket& sock, const std::string& out) {
+  co_await asio::async_write(sock, asio::buffer(out), asio::use_awaitable);
+}
+
+asio::awaitable<void> control_session(stream_protocol::socket sock, ControlServer::Impl& impl) {
+  PeerCred peer = credentials(sock.native_handle());
+  std::string sid = impl.stats.next_session_id('c');
+  if (!peer_allowed(peer, ::geteuid(), impl.group_gid)) {
+    log::Event(log::Level::warn, sid, "control.refused").kv("uid", peer.uid).kv("user", peer.user).kv("pid", peer.pid);
+    std::string msg = fmt::format("permission denied: user {} is neither root nor a member of group {}", peer.user,
+                                  impl.cfg.control.group);
+    co_await send(sock, control::encode_error(0, msg));
+    co_return;
+  }
+  log::Event(log::Level::debug, sid, "control.connect").kv("user", peer.user).kv("pid", peer.pid);
+  stream_protocol::socket* raw = &sock;
+  auto close_fn = [raw] {
+    std::error_code ignored;
+    raw->close(ignored);
+  };
+  net::Registration registration(impl.sessions, impl.sessions.add(sock.get_executor(), close_fn));
+  std::string buf;
+  const std::size_t max = std::size_t(impl.cfg.control.max_request_bytes);
+  for (;;) {
+    auto [ec, n] = co_await asio::async_read_until(sock, asio::dynamic_buffer(buf, max), '\n',
+                                                   asio::experimental::as_tuple(asio::use_awaitable));
+    if (ec == asio::error::not_found) {
+      std::string msg = fmt::format("request longer than {} bytes", max);
+      co_await send(sock, control::encode_error(0, msg));
+      break;
+    }
+    if (ec) break;  // EOF or reset: the client is done
+    std::string line = buf.substr(0, n);
+    buf.erase(0, n);
+    impl.stats.control_requests++;
+    auto req = control::decode_request(line);
+    std::string out;
+    if (!req) {
+      out = control::encode_error(0, req.error());
+    } else {
+      auto resp = co_await handle(*req, peer, impl);
+      out = control::encode_response(resp);
+    }
+    co_await send(sock, out);
+  }
+}
+
+asio::awaitable<void> accept_loop(ControlServer::Impl& impl) {
+  for (;;) {
+    auto strand = asio::make_strand(impl.io);
+    auto [ec, sock] =
+        co_await impl.acceptor.async_accept(strand, asio::experimental::as_tuple(asio::use_awaitable));
+    if (ec == asio::error::operation_aborted || !impl.acceptor.is_open()) co_return;
+    if (ec) {
+      log::warn("control.accept_failed").kv("error", ec.message());
+      continue;
+    }
+    auto task = control_session(std::move(sock), impl);
+    net::spawn(strand, std::move(task), "control session");
+  }
+}
+
+// Is a live process answering on `path`?
+bool socket_answers(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), std::min(path.size(), sizeof addr.sun_path - 1));
+  bool live = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return live;
+}
+
+}  // namespace
+
+ControlServer::ControlServer(asio::io_context& io, const config::Config& cfg, Stats& stats, store::DbPool& pool,
+                             std::function<void()> reload)
+    : impl_(std::make_unique<Impl>(io, cfg, stats, pool, std::move(reload))) {}
+
+ControlServer::~ControlServer() { close(); }
+
+void ControlServer::bind() {
+  const std::string& path = impl_->path;
+  const std::string where = impl_->cfg.where("server.control_socket");
+  struct stat st{};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode))
+      throw store::StartupError(fmt::format("{}{} exists and is not a socket; remove it or choose another path", where,
+                                            path));
+    if (socket_answers(path))
+      throw store::StartupError(fmt::format("{}another shicksd is already answering on {}", where, path));
+    ::unlink(path.c_str());  // stale: its daemon is gone
+  }
+  std::error_code ec;
+  fs::create_directories(fs::path(path).parent_path(), ec);
+  if (ec)
+    throw store::StartupError(fmt::format("{}cannot create the folder of {}: {}", where, path, ec.message()));
+
+  impl_->acceptor.open(stream_protocol(), ec);
+  if (!ec) impl_->acceptor.bind(stream_protocol::endpoint(path), ec);
+  if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) throw store::StartupError(fmt::format("{}cannot listen on {}: {}", where, path, ec.message()));
+  if (::lstat(path.c_str(), &st) == 0) impl_->inode = st.st_ino;
+
+  group* gr = ::getgrnam(impl_->cfg.control.group.c_str());
+  if (gr) {
+    impl_->group_gid = long(gr->gr_gid);
+    if (::chown(path.c_str(), uid_t(-1), gr->gr_gid) != 0)
+      log::warn("control.chown_failed").kv("group", impl_->cfg.control.group).kv("error", std::strerror(errno));
+  } else {
+    log::warn("control.no_group")
+        .kv("group", impl_->cfg.control.group)
+        .kv("effect", "only root and the daemon's own user may use the control socket");
+  }
+  ::chmod(path.c_str(), 0660);
+}
+
+void ControlServer::start() {
+  auto loop = accept_loop(*impl_);
+  net::spawn(impl_->io.get_executor(), std::move(loop), "control accept");
+  impl_->stats.add_listener({"control", impl_->path});
+  log::info("listen").kv("service", "control").kv("address", impl_->path);
+  std::printf("control socket is up & running on %s\n", impl_->path.c_str());
+  std::fflush(stdout);
+}
+
+void ControlServer::close() {
+  if (!impl_ || !impl_->acceptor.is_open()) return;
+  std::error_code ec;
+  impl_->acceptor.close(ec);
+  impl_->sessions.shutdown_all();
+  struct stat st{};
+  if (::lstat(impl_->path.c_str(), &st) == 0 && st.st_ino == impl_->inode) ::unlink(impl_->path.c_str());
+}
+
+}  // namespace shicks::daemon

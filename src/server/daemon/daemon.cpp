@@ -1,0 +1,252 @@
+#include "server/daemon/daemon.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/ssl/context.hpp>
+#include <fmt/core.h>
+
+#include "common/log.hpp"
+#include "server/daemon/control_server.hpp"
+#include "server/daemon/listeners.hpp"
+#include "server/daemon/stats.hpp"
+#include "server/store/db_pool.hpp"
+#include "server/store/managed_db.hpp"
+#include "server/store/migrations.hpp"
+#include "server/store/schema.hpp"
+#include "server/store/settings_store.hpp"
+#include "shicks/version.hpp"
+
+namespace shicks::daemon {
+namespace fs = std::filesystem;
+using store::StartupError;
+
+namespace {
+
+store::ConnectOptions external_options(const config::Config& cfg) {
+  const auto& d = cfg.database;
+  store::ConnectOptions o;
+  o.host = d.host;
+  o.port = d.port;
+  o.socket = d.socket.string();
+  o.user = d.user;
+  o.password = d.password;
+  o.database = d.name;
+  o.connect_timeout_seconds = d.connect_timeout_seconds;
+  o.read_timeout_seconds = d.read_timeout_seconds;
+  o.write_timeout_seconds = d.write_timeout_seconds;
+  if (!d.password_file.empty()) {
+    std::ifstream in(d.password_file);
+    if (!in)
+      throw StartupError(fmt::format("{}database.password_file: cannot read {}", cfg.where("database.password_file"),
+                                     d.password_file.string()));
+    std::getline(in, o.password);
+    if (!o.password.empty() && o.password.back() == '\r') o.password.pop_back();
+  }
+  return o;
+}
+
+// TLS 1.2 or newer (design.md 8). Returns null when no certificate is configured and
+// no listener needs one (STARTTLS is then not offered).
+std::unique_ptr<asio::ssl::context> load_tls(const config::Config& cfg) {
+  bool needed = !cfg.smtp.smtps_listen.empty() || !cfg.pop3.pop3s_listen.empty();
+  bool present = fs::exists(cfg.tls.cert_file) && fs::exists(cfg.tls.key_file);
+  if (!present) {
+    if (needed) {
+      const char* key = fs::exists(cfg.tls.cert_file) ? "tls.key_file" : "tls.cert_file";
+      const fs::path& file = fs::exists(cfg.tls.cert_file) ? cfg.tls.key_file : cfg.tls.cert_file;
+      throw StartupError(fmt::format("{}{}: {} does not exist (needed by the implicit-TLS listeners; scripts/run "
+                                     "creates a self-signed one for development)",
+                                     cfg.where(key), key, file.string()));
+    }
+    log::warn("tls.none").kv("cert_file", cfg.tls.cert_file.string()).kv("effect", "no TLS offered");
+    return nullptr;
+  }
+  auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
+                   asio::ssl::context::single_dh_use);
+  std::error_code ec;
+  ctx->use_certificate_chain_file(cfg.tls.cert_file.string(), ec);
+  if (ec)
+    throw StartupError(fmt::format("{}tls.cert_file: cannot load {}: {}", cfg.where("tls.cert_file"),
+                                   cfg.tls.cert_file.string(), ec.message()));
+  ctx->use_private_key_file(cfg.tls.key_file.string(), asio::ssl::context::pem, ec);
+  if (ec)
+    throw StartupError(fmt::format("{}tls.key_file: cannot load {}: {}", cfg.where("tls.key_file"),
+                                   cfg.tls.key_file.string(), ec.message()));
+  return ctx;
+}
+
+// Keys whose new value takes effect at SIGHUP; every other change needs a restart.
+bool reloadable(const std::string& key) { return key == "server.log_level"; }
+
+class Runtime {
+ public:
+  explicit Runtime(config::Config cfg) : cfg_(std::move(cfg)) {}
+
+  int run() {
+    log::Level lvl = log::Level::info;
+    log::parse_level(cfg_.server.log_level, lvl);
+    log::set_level(lvl);
+    ::signal(SIGPIPE, SIG_IGN);
+
+    unsigned threads = cfg_.server.threads ? cfg_.server.threads : std::max(1u, std::thread::hardware_concurrency());
+    asio::io_context io{static_cast<int>(threads)};
+    // Created first so that a signal arriving during start-up is kept, not fatal.
+    asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+
+    log::info("start").kv("version", kVersion).kv("config", cfg_.file.string()).kv("pid", ::getpid());
+    std::unique_ptr<store::ManagedDatabase> managed;
+    std::unique_ptr<store::DbPool> pool;
+    std::unique_ptr<asio::ssl::context> tls;
+    std::unique_ptr<Listeners> listeners;
+    std::unique_ptr<ControlServer> control;
+    try {
+      store::ConnectOptions opts;
+      if (cfg_.database.mode == config::DatabaseMode::managed) {
+        managed = std::make_unique<store::ManagedDatabase>(cfg_);
+        managed->start();
+        opts = managed->connect_options();
+      } else {
+        opts = external_options(cfg_);
+      }
+      prepare_database(opts);
+      pool = std::make_unique<store::DbPool>(opts, cfg_.database.pool_size, cfg_.database.queue_limit);
+      tls = load_tls(cfg_);
+      listeners = std::make_unique<Listeners>(io, cfg_, stats_, tls.get());
+      listeners->bind_all();
+      control = std::make_unique<ControlServer>(io, cfg_, stats_, *pool, [this] { reload(); });
+      control->bind();
+      listeners->start();
+      control->start();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "shicksd: %s\n", e.what());
+      log::error("start.failed").kv("error", e.what());
+      control.reset();
+      listeners.reset();
+      if (pool) pool->stop();
+      if (managed) managed->stop();
+      return kExitFailure;
+    }
+    log::info("ready").kv("threads", threads).kv("db_workers", cfg_.database.pool_size);
+
+    arm_signals(signals, *listeners, *control);
+    std::vector<std::thread> workers;
+    for (unsigned i = 1; i < threads; ++i) workers.emplace_back([&io] { io.run(); });
+    io.run();
+    for (auto& t : workers) t.join();
+    stop_watchdog();
+
+    log::info("stopping").kv("stage", "database");
+    control.reset();
+    listeners.reset();
+    pool->stop();
+    if (managed) managed->stop();
+    log::info("stopped");
+    return kExitOk;
+  }
+
+ private:
+  void prepare_database(const store::ConnectOptions& opts) {
+    store::Connection c(opts);
+    c.ensure_connected();
+    log::info("db.connected").kv("db", opts.describe()).kv("server", c.server_version()).kv("name", cfg_.database.name);
+    store::check_durability(c, cfg_.database.allow_unsafe_durability);
+    auto report = store::migrate(c, store::embedded_migrations());
+    log::info("db.schema").kv("from", report.before).kv("to", report.after).kv("applied", report.applied.size());
+    unsigned created = store::write_default_settings(c);
+    if (created) log::info("settings.defaults").kv("created", created);
+  }
+
+  void arm_signals(asio::signal_set& signals, Listeners& listeners, ControlServer& control) {
+    signals.async_wait([this, &signals, &listeners, &control](const std::error_code& ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        reload();
+        arm_signals(signals, listeners, control);
+        return;
+      }
+      log::info("signal").kv("signal", sig == SIGINT ? "SIGINT" : "SIGTERM").kv("action", "graceful stop");
+      listeners.close();
+      control.close();
+      start_watchdog(signals.get_executor().context());
+    });
+  }
+
+  // If sessions do not finish within server.shutdown_timeout_seconds, stop anyway.
+  void start_watchdog(asio::execution_context& ctx) {
+    auto& io = static_cast<asio::io_context&>(ctx);
+    unsigned seconds = cfg_.server.shutdown_timeout_seconds;
+    watchdog_ = std::thread([this, &io, seconds] {
+      std::unique_lock lock(wd_mu_);
+      if (!wd_cv_.wait_for(lock, std::chrono::seconds(seconds), [this] { return wd_done_; })) {
+        log::warn("shutdown.timeout").kv("seconds", seconds).kv("action", "closing remaining sessions");
+        io.stop();
+      }
+    });
+  }
+
+  void stop_watchdog() {
+    {
+      std::lock_guard lock(wd_mu_);
+      wd_done_ = true;
+    }
+    wd_cv_.notify_all();
+    if (watchdog_.joinable()) watchdog_.join();
+  }
+
+  void reload() {
+    std::lock_guard lock(cfg_mu_);
+    auto fresh = config::load(cfg_.file);
+    if (!fresh) {
+      for (const auto& p : fresh.error()) log::error("reload.config_error").kv("problem", p.to_string());
+      log::warn("reload.rejected").kv("reason", "the file has errors; keeping the running configuration");
+      return;
+    }
+    auto before = config::flatten(cfg_);
+    auto after = config::flatten(*fresh);
+    unsigned applied = 0, pending = 0;
+    for (const auto& [key, value] : after) {
+      if (before[key] == value) continue;
+      if (reloadable(key)) {
+        ++applied;
+        log::info("reload.applied").kv("key", key).kv("value", value);
+      } else {
+        ++pending;
+        log::warn("reload.restart_needed").kv("key", key).kv("value", value);
+      }
+    }
+    log::Level lvl;
+    if (log::parse_level(fresh->server.log_level, lvl)) log::set_level(lvl);
+    cfg_.server.log_level = fresh->server.log_level;
+    log::info("reload").kv("applied", applied).kv("restart_needed", pending);
+  }
+
+  config::Config cfg_;
+  std::mutex cfg_mu_;
+  Stats stats_;
+  std::thread watchdog_;
+  std::mutex wd_mu_;
+  std::condition_variable wd_cv_;
+  bool wd_done_ = false;
+};
+
+}  // namespace
+
+int run(config::Config cfg) {
+  Runtime rt(std::move(cfg));
+  return rt.run();
+}
+
+}  // namespace shicks::daemon

@@ -1,0 +1,204 @@
+#include "server/daemon/listeners.hpp"
+
+#include <chrono>
+#include <cstdio>
+
+#include <asio/co_spawn.hpp>
+#include <asio/ip/v6_only.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/ssl/stream.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <fmt/core.h>
+
+#include "common/log.hpp"
+#include "server/net/spawn.hpp"
+#include "server/store/schema.hpp"
+
+namespace shicks::daemon {
+using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+using namespace std::chrono_literals;
+
+const char* service_name(Service s) {
+  switch (s) {
+    case Service::smtp: return "smtp";
+    case Service::submission: return "submission";
+    case Service::smtps: return "smtps";
+    case Service::pop3: return "pop3";
+    case Service::pop3s: return "pop3s";
+  }
+  return "?";
+}
+
+const char* service_title(Service s) {
+  switch (s) {
+    case Service::smtp: return "SMTP server";
+    case Service::submission: return "submission server";
+    case Service::smtps: return "SMTPS server";
+    case Service::pop3: return "POP3 server";
+    case Service::pop3s: return "POP3S server";
+  }
+  return "?";
+}
+
+bool implicit_tls(Service s) { return s == Service::smtps || s == Service::pop3s; }
+
+namespace {
+bool is_pop3(Service s) { return s == Service::pop3 || s == Service::pop3s; }
+
+const char* config_key(Service s) {
+  switch (s) {
+    case Service::smtp: return "smtp.listen";
+    case Service::submission: return "smtp.submission_listen";
+    case Service::smtps: return "smtp.smtps_listen";
+    case Service::pop3: return "pop3.listen";
+    case Service::pop3s: return "pop3.pop3s_listen";
+  }
+  return "?";
+}
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+  auto a = ep.address();
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+  if (a.is_v6()) return fmt::format("[{}]:{}", a.to_string(), ep.port());
+  return fmt::format("{}:{}", a.to_string(), ep.port());
+}
+
+// Until the SMTP and POP3 engines are in place a connection is told, in the
+// protocol's own words, that the service is not available (RFC 5321 3.8 / 4.2.3:
+// 421; RFC 2449 [SYS/TEMP]) and closed.
+template <class Stream>
+asio::awaitable<void> send_unavailable(Stream& s, Service svc, const std::string& hostname) {
+  std::string reply = is_pop3(svc)
+                          ? std::string("-ERR [SYS/TEMP] POP3 service not available yet\r\n")
+                          : fmt::format("421 4.3.2 {} Service not available yet, closing transmission channel\r\n",
+                                        hostname);
+  co_await asio::async_write(s, asio::buffer(reply), asio::use_awaitable);
+}
+
+asio::awaitable<void> session(tcp::socket sock, Service svc, std::string sid, const config::Config& cfg, Stats& stats,
+                              asio::ssl::context* tls) {
+  std::string peer = "?";
+  std::error_code ec;
+  auto ep = sock.remote_endpoint(ec);
+  if (!ec) peer = endpoint_text(ep);
+  stats.connections_total++;
+  stats.connections_open++;
+  log::Event(log::Level::info, sid, "connect").kv("service", service_name(svc)).kv("peer", peer);
+  std::string reason = "closed";
+  try {
+    if (implicit_tls(svc)) {
+      asio::ssl::stream<tcp::socket> s(std::move(sock), *tls);
+      asio::steady_timer timer(s.get_executor());
+      timer.expires_after(30s);
+      auto handshake = s.async_handshake(asio::ssl::stream_base::server, asio::use_awaitable);
+      auto deadline = timer.async_wait(asio::use_awaitable);
+      auto race = std::move(handshake) || std::move(deadline);
+      auto which = co_await std::move(race);
+      if (which.index() == 1) {
+        reason = "tls-handshake-timeout";
+      } else {
+        co_await send_unavailable(s, svc, cfg.server.hostname);
+        auto shutdown_ec = std::error_code();
+        co_await s.async_shutdown(asio::redirect_error(asio::use_awaitable, shutdown_ec));
+      }
+    } else {
+      co_await send_unavailable(sock, svc, cfg.server.hostname);
+      sock.shutdown(tcp::socket::shutdown_both, ec);
+    }
+  } catch (const std::exception& e) {
+    reason = e.what();
+  }
+  stats.connections_open--;
+  log::Event(log::Level::info, sid, "disconnect").kv("reason", reason);
+}
+
+}  // namespace
+
+struct Listeners::Bound {
+  Service service;
+  std::string address;
+  tcp::acceptor acceptor;
+  Bound(asio::io_context& io, Service s, std::string a) : service(s), address(std::move(a)), acceptor(io) {}
+};
+
+Listeners::Listeners(asio::io_context& io, const config::Config& cfg, Stats& stats, asio::ssl::context* tls)
+    : io_(io), cfg_(cfg), stats_(stats), tls_(tls) {}
+
+Listeners::~Listeners() { close(); }
+
+void Listeners::bind_all() {
+  auto add = [&](Service svc, const std::vector<ListenAddress>& addrs) {
+    for (const auto& la : addrs) {
+      auto b = std::make_unique<Bound>(io_, svc, la.to_string());
+      std::error_code ec;
+      tcp::endpoint ep(asio::ip::make_address(la.ip.to_string()), la.port);
+      b->acceptor.open(ep.protocol(), ec);
+      if (ec && la.ip.v6 && ec == asio::error::address_family_not_supported) {
+        // "[::]" in the production defaults on a host without IPv6.
+        log::warn("listen.skipped").kv("service", service_name(svc)).kv("address", b->address).kv("reason", "no IPv6");
+        continue;
+      }
+      if (!ec) b->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+      if (!ec && la.ip.v6) b->acceptor.set_option(asio::ip::v6_only(true), ec);
+      if (!ec) b->acceptor.bind(ep, ec);
+      if (!ec) b->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+      if (ec)
+        throw store::StartupError(fmt::format("{}{}: cannot listen on {}: {}", cfg_.where(config_key(svc)),
+                                              config_key(svc), b->address, ec.message()));
+      bound_.push_back(std::move(b));
+    }
+  };
+  if ((!cfg_.smtp.smtps_listen.empty() || !cfg_.pop3.pop3s_listen.empty()) && !tls_)
+    throw store::StartupError("implicit-TLS listeners are configured but no TLS certificate is loaded");
+  add(Service::smtp, cfg_.smtp.listen);
+  add(Service::submission, cfg_.smtp.submission_listen);
+  add(Service::smtps, cfg_.smtp.smtps_listen);
+  add(Service::pop3, cfg_.pop3.listen);
+  add(Service::pop3s, cfg_.pop3.pop3s_listen);
+}
+
+namespace {
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Service svc, const config::Config& cfg, Stats& stats,
+                                  asio::ssl::context* tls) {
+  for (;;) {
+    auto [ec, sock] = co_await acceptor.async_accept(asio::experimental::as_tuple(asio::use_awaitable));
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+    if (ec) {
+      log::warn("accept.failed").kv("service", service_name(svc)).kv("error", ec.message());
+      // EMFILE and friends: back off instead of spinning.
+      asio::steady_timer t(acceptor.get_executor());
+      t.expires_after(100ms);
+      co_await t.async_wait(asio::use_awaitable);
+      continue;
+    }
+    std::string sid = stats.next_session_id(svc == Service::pop3 || svc == Service::pop3s ? 'p' : 's');
+    auto task = session(std::move(sock), svc, sid, cfg, stats, tls);
+    net::spawn(acceptor.get_executor(), std::move(task), sid);
+  }
+}
+}  // namespace
+
+void Listeners::start() {
+  for (auto& b : bound_) {
+    auto loop = accept_loop(b->acceptor, b->service, cfg_, stats_, tls_);
+    net::spawn(io_.get_executor(), std::move(loop), std::string("accept ") + b->address);
+    stats_.add_listener({service_name(b->service), b->address});
+    log::info("listen").kv("service", service_name(b->service)).kv("address", b->address);
+    std::printf("%s is up & running on %s\n", service_title(b->service), b->address.c_str());
+  }
+  std::fflush(stdout);
+}
+
+void Listeners::close() {
+  for (auto& b : bound_) {
+    std::error_code ec;
+    b->acceptor.close(ec);
+  }
+}
+
+}  // namespace shicks::daemon
