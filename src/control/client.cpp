@@ -97,7 +97,14 @@ Expected<Response, ClientError> Client::call(const std::string& cmd, const std::
     ssize_t n = ::send(fd_, p, left, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return unexpected(unreachable(fmt::format("writing to {}: {}", path_, std::strerror(errno))));
+      int e = errno;
+      // The daemon may have answered (e.g. refused us) and closed before reading:
+      // its answer is more useful than the broken pipe.
+      auto early = read_line();
+      if (early && !early->empty()) {
+        if (auto resp = decode_response(*early)) return std::move(resp).value();
+      }
+      return unexpected(unreachable(fmt::format("writing to {}: {}", path_, std::strerror(e))));
     }
     p += n;
     left -= std::size_t(n);

@@ -3,6 +3,7 @@
 // that --check-config can print all of them at once.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -307,7 +308,11 @@ Expected<Config, std::vector<Problem>> load_string(std::string_view text, const 
     }
   }
   validate(c, ctx);
-  if (!ctx.problems.empty()) return unexpected(std::move(ctx.problems));
+  if (!ctx.problems.empty()) {
+    std::stable_sort(ctx.problems.begin(), ctx.problems.end(),
+                     [](const Problem& a, const Problem& b) { return a.line < b.line; });
+    return unexpected(std::move(ctx.problems));
+  }
   return c;
 }
 

@@ -156,7 +156,17 @@ asio::awaitable<void> control_session(stream_protocol::socket sock, ControlServe
     log::Event(log::Level::warn, sid, "control.refused").kv("uid", peer.uid).kv("user", peer.user).kv("pid", peer.pid);
     std::string msg = fmt::format("permission denied: user {} is neither root nor a member of group {}", peer.user,
                                   impl.cfg.control.group);
-    co_await send(sock, control::encode_error(0, msg));
+    // Read the request first (bounded), so the client gets the refusal as the answer
+    // to what it sent instead of a reset connection.
+    std::string first;
+    auto [rec, rn] = co_await asio::async_read_until(sock, asio::dynamic_buffer(first, 65536), '\n',
+                                                     asio::experimental::as_tuple(asio::use_awaitable));
+    std::int64_t id = 0;
+    if (!rec) {
+      auto req = control::decode_request(std::string_view(first).substr(0, rn));
+      if (req) id = req->id;
+    }
+    co_await send(sock, control::encode_error(id, msg));
     co_return;
   }
   log::Event(log::Level::debug, sid, "control.connect").kv("user", peer.user).kv("pid", peer.pid);

@@ -1,0 +1,681 @@
+"""Reusable fixture for Shicks integration tests: a real shicksd on loopback ports.
+
+Environment (set by tests/CMakeLists.txt; export them yourself to run a file by hand):
+  SHICKSD, SHICKSCTL, SHICKS_TOP   paths of the built programs
+  SHICKS_TEST_DB_SOCKET            unix socket of the shared private MariaDB of a test run
+  SHICKS_SOURCE_DIR                the repository
+  SHICKS_TEST_TMP                  scratch directory (created when missing)
+  SHICKS_KEEP_TMP=1                keep every daemon's folder (config, logs) after the test
+
+Typical use:
+
+    d = Daemon(self)          # registers its own cleanup with the TestCase
+    d.start()                 # returns once "control socket is up & running" is printed
+    rc, out, err = d.ctl("status")
+    d.sql("SELECT value FROM settings WHERE name = 'spam.action'")
+    self.assertEqual(d.stop(), 0)
+
+Every process the fixture starts is stopped by its PID at cleanup, even when a test
+fails; every wait has a timeout.
+"""
+
+import atexit
+import errno
+import json as jsonlib
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+DEFAULT_START_TIMEOUT = 60
+DEFAULT_STOP_TIMEOUT = 30
+MAX_SOCKET_PATH = 100  # sun_path is 108 bytes; stay well below
+
+_counter = 0
+_counter_lock = threading.Lock()
+_live = []  # daemons not yet cleaned up, stopped at exit whatever happens
+
+
+_dirs_at_exit = []  # (folder, state_dir or None) removed at exit when still there
+
+
+def _cleanup_all():
+    for d in list(_live):
+        try:
+            d.cleanup()
+        except Exception as e:  # keep going: stop every other one too
+            print(f"shicks_fixture: cleanup of {d.dir}: {e}", file=sys.stderr)
+    for path, state_dir in _dirs_at_exit:
+        if state_dir:
+            stop_state_dir_databases(state_dir)
+        if not keep_tmp():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_at_exit(path, state_dir=None):
+    """Removes `path` when the test process ends, however it ends (after the daemons
+    are stopped; a mariadbd still running on `state_dir` is stopped first)."""
+    _dirs_at_exit.append((path, state_dir))
+
+
+def _on_sigterm(signum, frame):
+    # ctest's timeout (or a user) stops the test: unwind, then atexit stops the daemons.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+atexit.register(_cleanup_all)
+if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+# ---------------------------------------------------------------- environment
+
+def env(name, default=None):
+    v = os.environ.get(name)
+    if v:
+        return v
+    if default is not None:
+        return default
+    raise RuntimeError(f"environment variable {name} is not set (see shicks_fixture.py)")
+
+
+def shicksd_path():
+    return env("SHICKSD")
+
+
+def shicksctl_path():
+    return env("SHICKSCTL")
+
+
+def source_dir():
+    return env("SHICKS_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
+
+def test_db_socket():
+    return env("SHICKS_TEST_DB_SOCKET")
+
+
+def test_tmp():
+    d = env("SHICKS_TEST_TMP", os.path.join(tempfile.gettempdir(), "shicks-test-tmp"))
+    os.makedirs(d, exist_ok=True)
+    return os.path.abspath(d)
+
+
+def os_user():
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def keep_tmp():
+    return os.environ.get("SHICKS_KEEP_TMP") == "1"
+
+
+def next_id():
+    global _counter
+    with _counter_lock:
+        _counter += 1
+        return _counter
+
+
+def short_tempdir(prefix="d", longest_inside=20):
+    """A fresh folder under SHICKS_TEST_TMP, or under /tmp when paths inside it
+    (of up to `longest_inside` more bytes) would be too long for a unix socket."""
+    base = test_tmp()
+    if len(base) + 1 + len(prefix) + 8 + 1 + longest_inside >= MAX_SOCKET_PATH:
+        base = "/tmp"
+    return tempfile.mkdtemp(prefix=prefix, dir=base)
+
+
+# ---------------------------------------------------------------- small helpers
+
+def wait_until(pred, timeout, interval=0.05, what="condition"):
+    """Polls pred() until it returns a true value (returned) or raises TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def free_ports(n, host="127.0.0.1"):
+    """n distinct free TCP ports on loopback (kept bound until all are picked)."""
+    socks, ports = [], []
+    try:
+        while len(ports) < n:
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((host, 0))
+            socks.append(s)
+            p = s.getsockname()[1]
+            if p not in ports:
+                ports.append(p)
+    finally:
+        for s in socks:
+            s.close()
+    return ports
+
+
+def read_text(path):
+    try:
+        with open(path, "r", encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def pid_alive(pid):
+    """True while `pid` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "r") as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    close = stat.rfind(")")
+    return not (close >= 0 and stat[close + 2:close + 3] == "Z")
+
+
+def process_cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return []
+
+
+def mariadbd_pids(needle):
+    """PIDs of live mariadbd processes whose command line contains `needle`."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        args = process_cmdline(int(name))
+        if not args or os.path.basename(args[0]) != "mariadbd":
+            continue
+        if any(needle in a for a in args) and pid_alive(int(name)):
+            out.append(int(name))
+    return out
+
+
+def kill_pid(pid, sig=signal.SIGKILL):
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return jsonlib.dumps(v)  # a JSON string is a TOML basic string for our values
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {v!r} as TOML")
+
+
+def render_toml(sections):
+    """{"server": {"hostname": "x"}, ...} -> TOML text (sections and keys in order)."""
+    lines = []
+    for section, keys in sections.items():
+        if lines:
+            lines.append("")
+        lines.append(f"[{section}]")
+        for k, v in keys.items():
+            lines.append(f"{k} = {toml_value(v)}")
+    return "\n".join(lines) + "\n"
+
+
+def line_of(text, pattern, start=1):
+    """1-based number of the first line (at or after `start`) matching regex `pattern`."""
+    for i, line in enumerate(text.splitlines(), 1):
+        if i >= start and re.search(pattern, line):
+            return i
+    raise AssertionError(f"no line matches {pattern!r} in:\n{text}")
+
+
+def key_line(text, section, key):
+    """Line of `key = ...` inside `[section]` of a TOML text."""
+    sec = line_of(text, r"^\s*\[" + re.escape(section) + r"\]\s*(#.*)?$")
+    return line_of(text, r"^\s*" + re.escape(key) + r"\s*=", sec + 1)
+
+
+_tls_lock = threading.Lock()
+
+
+def tls_pair():
+    """(cert_file, key_file) of a self-signed certificate, made once with the openssl
+    CLI and cached in SHICKS_TEST_TMP (safe when several test processes race)."""
+    with _tls_lock:
+        final = os.path.join(test_tmp(), "tls")
+        cert, key = os.path.join(final, "cert.pem"), os.path.join(final, "key.pem")
+        if os.path.exists(cert) and os.path.exists(key):
+            return cert, key
+        scratch = tempfile.mkdtemp(prefix="tls.", dir=test_tmp())
+        try:
+            subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+                 "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                 "-keyout", os.path.join(scratch, "key.pem"), "-out", os.path.join(scratch, "cert.pem")],
+                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60)
+            os.chmod(scratch, 0o755)
+            try:
+                os.rename(scratch, final)
+            except OSError as e:
+                if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return cert, key
+
+
+def mariadb_cli(socket_path, query, database=None, user=None, timeout=30, check=True):
+    """Runs `query` with the mariadb CLI; returns stdout (batch mode, no column names)."""
+    cmd = ["mariadb", f"--socket={socket_path}", "-u", user or os_user(), "-N", "-B", "-e", query]
+    if database:
+        cmd.append(database)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        raise RuntimeError(f"mariadb failed ({p.returncode}) on {query!r}: {p.stderr.strip()}")
+    return p.stdout
+
+
+class DaemonExited(AssertionError):
+    """shicksd exited while the fixture waited for it to come up."""
+
+
+# ---------------------------------------------------------------- the daemon
+
+class Daemon:
+    """A shicksd with its own folder, ports and (external-mode) database.
+
+    overrides: {"section.key": value} applied to the generated config; value None
+               removes the key. Unknown sections are added.
+    extra_toml: raw text appended to the file (e.g. a new [control] section or a
+               deliberately broken line).
+    control_socket: path of the control socket (default: DIR/c.sock). Relative
+               paths are resolved like shicksd does: against the config's folder.
+    create_db: False to skip CREATE DATABASE (e.g. when the config points elsewhere).
+    """
+
+    mode = "external"
+
+    def __init__(self, testcase=None, overrides=None, extra_toml="", control_socket=None, create_db=True,
+                 dir=None, hostname="mx.test.example"):
+        self.dir = dir or short_tempdir("d")
+        self._own_dir = dir is None
+        self.config_file = os.path.join(self.dir, "shicks.toml")
+        self.ports = dict(zip(("smtp", "submission", "smtps", "pop3", "pop3s"), free_ports(5)))
+        self.cert_file, self.key_file = tls_pair()
+        self.db_name = f"t_{os.getpid()}_{next_id()}"
+        self.hostname = hostname
+        self._control_socket = control_socket or os.path.join(self.dir, "c.sock")
+        self.overrides = dict(overrides or {})
+        self.extra_toml = extra_toml
+        self.proc = None
+        self.runs = 0
+        self.stdout_file = self.stderr_file = None
+        self._db_created = False
+        self._closed = False
+        _live.append(self)
+        if testcase is not None:
+            testcase.addCleanup(self.cleanup)
+        if create_db and self.mode == "external":
+            self.create_database()
+        self.write_config()
+
+    # ---- configuration
+    def base_sections(self):
+        p = self.ports
+        return {
+            "server": {
+                "hostname": self.hostname,
+                "state_dir": os.path.join(self.dir, "state"),
+                "control_socket": self._control_socket,
+                "log_level": "info",
+                "threads": 2,
+                "shutdown_timeout_seconds": 10,
+            },
+            "database": {
+                "mode": "external",
+                "name": self.db_name,
+                "socket": test_db_socket(),
+                "user": os_user(),
+                "pool_size": 2,
+                "connect_timeout_seconds": 5,
+            },
+            "smtp": {
+                "listen": [f"127.0.0.1:{p['smtp']}"],
+                "submission_listen": [f"127.0.0.1:{p['submission']}"],
+                "smtps_listen": [f"127.0.0.1:{p['smtps']}"],
+                "trusted_networks": ["127.0.0.0/8", "::1/128"],
+            },
+            "pop3": {
+                "listen": [f"127.0.0.1:{p['pop3']}"],
+                "pop3s_listen": [f"127.0.0.1:{p['pop3s']}"],
+            },
+            "tls": {
+                "cert_file": self.cert_file,
+                "key_file": self.key_file,
+            },
+        }
+
+    def sections(self):
+        s = self.base_sections()
+        for full, v in self.overrides.items():
+            section, key = full.split(".", 1)
+            if v is None:
+                s.get(section, {}).pop(key, None)
+            else:
+                s.setdefault(section, {})[key] = v
+        return s
+
+    def config_text(self):
+        text = render_toml(self.sections())
+        if self.extra_toml:
+            text += "\n" + self.extra_toml.rstrip("\n") + "\n"
+        return text
+
+    def write_config(self, text=None):
+        """Writes the config file (from the settings, or `text` verbatim)."""
+        self.text = text if text is not None else self.config_text()
+        tmp = self.config_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(self.text)
+        os.replace(tmp, self.config_file)
+        return self.config_file
+
+    def set(self, key, value):
+        """Changes one setting and rewrites the file (for SIGHUP / restart tests)."""
+        self.overrides[key] = value
+        self.write_config()
+
+    def key_line(self, section, key):
+        return key_line(self.text, section, key)
+
+    @property
+    def control_socket(self):
+        sock = self.sections()["server"].get("control_socket", self._control_socket)
+        if not os.path.isabs(sock):
+            sock = os.path.normpath(os.path.join(self.dir, sock))
+        return sock
+
+    def address(self, service):
+        return f"127.0.0.1:{self.ports[service]}"
+
+    # ---- database
+    def create_database(self):
+        q = f"DROP DATABASE IF EXISTS `{self.db_name}`; CREATE DATABASE `{self.db_name}` " \
+            f"CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+        mariadb_cli(test_db_socket(), q)
+        self._db_created = True
+
+    def drop_database(self):
+        if self._db_created:
+            mariadb_cli(test_db_socket(), f"DROP DATABASE IF EXISTS `{self.db_name}`", check=False)
+            self._db_created = False
+
+    def db_socket(self):
+        return test_db_socket()
+
+    def sql(self, query, check=True):
+        """Runs `query` on this daemon's database; returns the rows as tab-separated text."""
+        return mariadb_cli(self.db_socket(), query, database=self.db_name, check=check)
+
+    def sql_rows(self, query):
+        return [line.split("\t") for line in self.sql(query).splitlines()]
+
+    # ---- process
+    def _spawn(self, cwd=None, args=()):
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError("shicksd is already running")
+        self.runs += 1
+        self.stdout_file = os.path.join(self.dir, f"stdout.{self.runs}")
+        self.stderr_file = os.path.join(self.dir, f"stderr.{self.runs}")
+        with open(self.stdout_file, "wb") as out, open(self.stderr_file, "wb") as err:
+            self.proc = subprocess.Popen([shicksd_path(), "-c", self.config_file, *args], stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=err, cwd=cwd or self.dir)
+        self.started_at = time.monotonic()
+        return self.proc
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def ready_line(self):
+        return f"control socket is up & running on {self.control_socket}"
+
+    def start(self, timeout=DEFAULT_START_TIMEOUT, cwd=None):
+        """Starts shicksd and returns once its control socket is up; raises DaemonExited
+        (with its log) when it exits first, TimeoutError when it takes too long."""
+        self._spawn(cwd=cwd)
+        want = self.ready_line()
+        deadline = time.monotonic() + timeout
+        while True:
+            if want in self.stdout().splitlines():
+                return self
+            rc = self.proc.poll()
+            if rc is not None:
+                raise DaemonExited(f"shicksd exited with {rc} during start-up\n--- stdout\n{self.stdout()}"
+                                   f"--- stderr\n{self.log()}")
+            if time.monotonic() >= deadline:
+                log = self.log()
+                self.kill()
+                raise TimeoutError(f"shicksd did not print {want!r} within {timeout} s\n--- stdout\n"
+                                   f"{self.stdout()}--- stderr\n{log}")
+            time.sleep(0.05)
+
+    def run_to_exit(self, timeout=DEFAULT_START_TIMEOUT, cwd=None, args=()):
+        """Starts shicksd expecting it to exit by itself; returns (rc, stdout, stderr)."""
+        self._spawn(cwd=cwd, args=args)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"shicksd did not exit within {timeout} s\n--- stderr\n{self.log()}")
+        return rc, self.stdout(), self.log()
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def send_signal(self, sig):
+        if not self.running():
+            raise AssertionError(f"shicksd is not running (exit code {self.proc.poll() if self.proc else None})")
+        os.kill(self.proc.pid, sig)
+
+    def wait(self, timeout=DEFAULT_STOP_TIMEOUT):
+        """Waits for exit; returns the exit code (negative: killed by that signal)."""
+        try:
+            rc = self.proc.wait(timeout=timeout)
+            self.check_sanitizers()
+            return rc
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"shicksd (pid {self.proc.pid}) did not exit within {timeout} s; killed it\n"
+                                 f"--- stderr\n{self.log()}")
+
+    def stop(self, sig=signal.SIGTERM, timeout=DEFAULT_STOP_TIMEOUT):
+        """Sends `sig` and waits for the exit; returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+        return self.wait(timeout)
+
+    def check_sanitizers(self):
+        """Fails when an ASan/UBSan/LSan build of shicksd reported anything."""
+        text = self.log()
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if marker in text:
+                raise AssertionError(f"shicksd reported a sanitizer error ({marker})\n--- stderr\n{text}")
+
+    def kill(self):
+        """SIGKILL and reap (no clean shutdown)."""
+        if self.proc is not None and self.proc.poll() is None:
+            kill_pid(self.proc.pid, signal.SIGKILL)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def stdout(self):
+        return read_text(self.stdout_file) if self.stdout_file else ""
+
+    def log(self):
+        """shicksd's stderr (the key=value event log) of the current run."""
+        return read_text(self.stderr_file) if self.stderr_file else ""
+
+    def wait_log(self, pattern, timeout=15, start=0):
+        """Waits until the log (from character `start`) matches regex `pattern`; returns the match."""
+        rx = re.compile(pattern, re.M)
+        try:
+            return wait_until(lambda: rx.search(self.log(), start), timeout, what=f"log /{pattern}/")
+        except TimeoutError as e:
+            raise AssertionError(f"{e}\n--- stderr\n{self.log()}") from None
+
+    # ---- clients
+    def ctl(self, *args, json=False, timeout=30, prefix=(), socket_path=None, input=None):
+        """Runs shicksctl --socket PATH [--json] ARGS...; returns (rc, stdout, stderr)."""
+        cmd = [*prefix, shicksctl_path(), "--socket", socket_path or self.control_socket]
+        if json:
+            cmd.append("--json")
+        cmd += list(args)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input)
+        return p.returncode, p.stdout, p.stderr
+
+    def ctl_json(self, *args, **kw):
+        rc, out, err = self.ctl(*args, json=True, **kw)
+        if rc != 0:
+            raise AssertionError(f"shicksctl --json {' '.join(args)} exited {rc}: {err}")
+        return jsonlib.loads(out)
+
+    def control_request(self, line, timeout=10):
+        """Sends one raw line on a fresh control connection; returns the decoded answer."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(self.control_socket)
+            s.sendall(line if isinstance(line, bytes) else line.encode())
+            return jsonlib.loads(recv_line(s))
+
+    # ---- cleanup
+    def cleanup(self):
+        if self._closed:
+            return
+        self._closed = True
+        if self in _live:
+            _live.remove(self)
+        try:
+            if self.proc is not None and self.proc.poll() is None:
+                kill_pid(self.proc.pid, signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    self.kill()
+        finally:
+            self._cleanup_extra()
+            self.drop_database()
+            if self._own_dir and not keep_tmp():
+                shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _cleanup_extra(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+
+def recv_line(sock, limit=1 << 20):
+    """Reads from `sock` up to and including the first newline (the socket's timeout applies)."""
+    buf = b""
+    while b"\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+        if len(buf) > limit:
+            raise AssertionError("answer longer than expected")
+    return buf.split(b"\n", 1)[0].decode()
+
+
+class ManagedDaemon(Daemon):
+    """shicksd with database.mode = "managed": its own mariadbd under state_dir.
+
+    state_dir: share an initialised state folder between daemons (the caller then
+               owns it and removes it); default: a fresh one inside the daemon's folder.
+    """
+
+    mode = "managed"
+
+    def __init__(self, testcase=None, state_dir=None, **kw):
+        self._state_dir = state_dir
+        super().__init__(testcase, create_db=False, **kw)
+        self.db_name = "maildb"
+
+    @property
+    def state_dir(self):
+        return self._state_dir or os.path.join(self.dir, "state")
+
+    @property
+    def datadir(self):
+        return os.path.join(self.state_dir, "mysql")
+
+    def base_sections(self):
+        s = super().base_sections()
+        s["server"]["state_dir"] = self.state_dir
+        s["database"] = {
+            "mode": "managed",
+            "name": "maildb",
+            "pool_size": 2,
+            "buffer_pool_bytes": 16 << 20,
+        }
+        return s
+
+    def db_socket(self):
+        return os.path.join(self.state_dir, "run", "mariadb.sock")
+
+    def mariadbd_pids(self):
+        return mariadbd_pids("--datadir=" + self.datadir)
+
+    def _cleanup_extra(self):
+        # shicksd is gone; a mariadbd it left behind is stopped by its PID.
+        try:
+            wait_until(lambda: not self.mariadbd_pids(), 30, 0.1, "mariadbd to stop")
+        except TimeoutError:
+            for pid in self.mariadbd_pids():
+                kill_pid(pid, signal.SIGKILL)
+            wait_until(lambda: not self.mariadbd_pids(), 10, 0.1, "mariadbd to die")
+
+
+def stop_state_dir_databases(state_dir, timeout=30):
+    """Stops (by PID) any mariadbd still running on `state_dir`'s data folder."""
+    needle = "--datadir=" + os.path.join(state_dir, "mysql")
+    for pid in mariadbd_pids(needle):
+        kill_pid(pid, signal.SIGTERM)
+    try:
+        wait_until(lambda: not mariadbd_pids(needle), timeout, 0.1, "mariadbd to stop")
+    except TimeoutError:
+        for pid in mariadbd_pids(needle):
+            kill_pid(pid, signal.SIGKILL)
+
+
+def main():
+    """unittest.main() that exits non-zero on failure."""
+    import unittest
+    unittest.main(verbosity=2)
+
+
+if __name__ == "__main__":
+    print(__doc__)
+    sys.exit(0)
