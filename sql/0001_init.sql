@@ -3,10 +3,12 @@
 -- Migrations are append-only: never edit a released file, add 0002_*.sql instead.
 -- Statements are separated by a semicolon at the end of a line.
 
--- Accounts. Users log in with `name`; passwords are crypt(3) hashes (yescrypt).
+-- Accounts. Users log in with `name` (compared exactly: a binary collation, so that
+-- no two names that merely look alike, like "alice" and "alicé", are confused);
+-- passwords are crypt(3) hashes (yescrypt).
 CREATE TABLE IF NOT EXISTS users (
   id            BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
-  name          VARCHAR(64)     NOT NULL,
+  name          VARCHAR(64)     CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
   password_hash VARCHAR(255)    NOT NULL,
   enabled       TINYINT(1)      NOT NULL DEFAULT 1,
   created_at    DATETIME(6)     NOT NULL,
@@ -15,12 +17,15 @@ CREATE TABLE IF NOT EXISTS users (
   UNIQUE KEY uq_users_name (name)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
--- Addresses: "local@domain", or "@domain" for a domain's catch-all. The collation
--- makes lookups case-insensitive. `domain` answers "is this a domain we hold?".
+-- Addresses: "local@domain", or "@domain" for a domain's catch-all, stored with
+-- ASCII letters lowercased and compared byte for byte (utf8mb4_bin): lookups are
+-- case-insensitive for ASCII, and "jurgen" never matches "jürgen" (a *_ci collation
+-- would also ignore accents and deliver one's mail to the other).
+-- `domain` answers "is this a domain we hold?".
 CREATE TABLE IF NOT EXISTS addresses (
   id         BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
-  address    VARCHAR(320)    NOT NULL,
-  domain     VARCHAR(255)    NOT NULL,
+  address    VARCHAR(320)    CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  domain     VARCHAR(255)    CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
   created_at DATETIME(6)     NOT NULL,
   PRIMARY KEY (id),
   UNIQUE KEY uq_addresses_address (address),

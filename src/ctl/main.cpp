@@ -33,10 +33,19 @@ void print_status(const json& r) {
   std::printf("%-12s %s %s: %s%s%s\n", "database", db.value("mode", "?").c_str(), db.value("name", "?").c_str(),
               state.c_str(), detail.empty() ? "" : " - ", detail.c_str());
   bool first = true;
-  for (const auto& l : r.value("listeners", json::array())) {
+  const json listeners = r.value("listeners", json::array());
+  for (const auto& l : listeners) {
     std::printf("%-12s %-11s %s\n", first ? "listeners" : "", l.value("protocol", "?").c_str(),
                 l.value("address", "?").c_str());
     first = false;
+  }
+  bool first_counter = true;
+  const json counters = r.value("counters", json::object());
+  for (const auto& [name, value] : counters.items()) {
+    if (!value.is_number_unsigned()) continue;
+    std::printf("%-12s %-26s %llu\n", first_counter ? "counters" : "", name.c_str(),
+                static_cast<unsigned long long>(value.get<std::uint64_t>()));
+    first_counter = false;
   }
   std::printf("%-12s %llu open, %llu since start\n", "connections",
               static_cast<unsigned long long>(r.value("connections_open", 0ull)),

@@ -78,7 +78,8 @@ void draw(const Snapshot& s, const std::string& path) {
     line(4, buf);
     line(6, "LISTENERS", A_UNDERLINE);
     int y = 7;
-    for (const auto& l : st.value("listeners", json::array())) {
+    const json listeners = st.value("listeners", json::array());
+    for (const auto& l : listeners) {
       std::snprintf(buf, sizeof buf, "  %-11s %s", l.value("protocol", std::string("?")).c_str(),
                     l.value("address", std::string("?")).c_str());
       line(y++, buf);

@@ -566,6 +566,91 @@ class Daemon:
             s.sendall(line if isinstance(line, bytes) else line.encode())
             return jsonlib.loads(recv_line(s))
 
+    # ---- mail data (rows written the way shicksctl will write them; read back raw)
+    def add_user(self, name, password="secret", enabled=True, addresses=()):
+        """Inserts a user (crypt(3) SHA-512 hash of `password`) and its `addresses`;
+        returns the user's id."""
+        self.sql(f"INSERT INTO users (name, password_hash, enabled, created_at) VALUES "
+                 f"({sql_quote(name)}, {sql_quote(hash_password(password))}, {1 if enabled else 0}, "
+                 f"UTC_TIMESTAMP(6))")
+        uid = int(self.sql(f"SELECT id FROM users WHERE name = {sql_quote(name)}").strip())
+        for a in addresses:
+            self.add_address(a, name)
+        return uid
+
+    def add_address(self, address, *users):
+        """Adds `address` ("local@domain", or "@domain" for a catch-all) delivering to
+        the named users (an alias when several); returns the address id. Stored the way
+        Shicks stores addresses: ASCII letters lowercased, everything else as given."""
+        address = address.translate(str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"))
+        domain = address.rsplit("@", 1)[1]
+        self.sql(f"INSERT INTO addresses (address, domain, created_at) VALUES ({sql_quote(address)}, "
+                 f"{sql_quote(domain)}, UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE id = id")
+        aid = int(self.sql(f"SELECT id FROM addresses WHERE address = {sql_quote(address)}").strip())
+        for u in users:
+            self.sql(f"INSERT IGNORE INTO address_targets (address_id, user_id) "
+                     f"SELECT {aid}, id FROM users WHERE name = {sql_quote(u)}")
+        return aid
+
+    def set_user_enabled(self, name, enabled):
+        self.sql(f"UPDATE users SET enabled = {1 if enabled else 0} WHERE name = {sql_quote(name)}")
+
+    def set_setting(self, name, value):
+        """Writes a runtime setting straight into the table (a running daemon reads it
+        within ~5 s, a restarted one at once)."""
+        self.sql(f"INSERT INTO settings (name, value, updated_at) VALUES ({sql_quote(name)}, "
+                 f"{sql_quote(str(value))}, UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE value = VALUES(value), "
+                 f"updated_at = VALUES(updated_at); "
+                 f"UPDATE change_counters SET value = value + 1 WHERE name = 'settings'")
+
+    def setting(self, name):
+        return self.sql(f"SELECT value FROM settings WHERE name = {sql_quote(name)}").rstrip("\n")
+
+    def count(self, table, where="1"):
+        return int(self.sql(f"SELECT COUNT(*) FROM {table} WHERE {where}").strip())
+
+    def message_body(self, message_id):
+        """The stored bytes of a message (its chunks concatenated in order)."""
+        rows = self.sql(f"SELECT HEX(data) FROM message_chunks WHERE message_id = {int(message_id)} ORDER BY seq")
+        return b"".join(bytes.fromhex(r) for r in rows.split())
+
+    def messages(self, user=None, where=None):
+        """Mailbox entries (of `user`, or all) in id order, as dicts: entry_id, user,
+        user_id, message_id, size (entry), uidl, message_size, envelope_from,
+        header_from, subject (str), chunk_count, spam, body (bytes)."""
+        cond = []
+        if user is not None:
+            cond.append(f"u.name = {sql_quote(user)}")
+        if where:
+            cond.append(f"({where})")
+        q = ("SELECT e.id, u.name, e.user_id, e.message_id, e.size, e.uidl, m.size, HEX(m.envelope_from), "
+             "HEX(m.header_from), HEX(m.subject), m.chunk_count, m.spam FROM mailbox_entries e "
+             "JOIN users u ON u.id = e.user_id JOIN messages m ON m.id = e.message_id"
+             + (" WHERE " + " AND ".join(cond) if cond else "") + " ORDER BY e.id")
+        out = []
+        bodies = {}
+        for r in self.sql_rows(q):
+            def text(h):
+                return bytes.fromhex(h).decode("utf-8", "replace")
+            mid = int(r[3])
+            if mid not in bodies:
+                bodies[mid] = self.message_body(mid)
+            out.append({"entry_id": int(r[0]), "user": r[1], "user_id": int(r[2]), "message_id": mid,
+                        "size": int(r[4]), "uidl": r[5], "message_size": int(r[6]), "envelope_from": text(r[7]),
+                        "header_from": text(r[8]), "subject": text(r[9]), "chunk_count": int(r[10]),
+                        "spam": int(r[11]), "body": bodies[mid]})
+        return out
+
+    def relay_queue(self):
+        """relay_queue rows as dicts: id, message_id, sender, recipient, attempts."""
+        rows = self.sql_rows("SELECT id, message_id, HEX(sender), HEX(recipient), attempts FROM relay_queue ORDER BY id")
+        return [{"id": int(r[0]), "message_id": int(r[1]), "sender": bytes.fromhex(r[2]).decode(),
+                 "recipient": bytes.fromhex(r[3]).decode(), "attempts": int(r[4])} for r in rows]
+
+    def smtp(self, service="smtp", **kw):
+        """A RawSmtp connected to one of this daemon's SMTP listeners (greeting read)."""
+        return RawSmtp(self.ports[service], **kw)
+
     # ---- cleanup
     def cleanup(self):
         if self._closed:
@@ -668,6 +753,164 @@ def stop_state_dir_databases(state_dir, timeout=30):
     except TimeoutError:
         for pid in mariadbd_pids(needle):
             kill_pid(pid, signal.SIGKILL)
+
+
+# ---------------------------------------------------------------- mail data and SMTP helpers
+
+def sql_quote(v):
+    """A SQL literal for v (None, int, str, bytes) that no content can break out of."""
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return f"_utf8mb4 X'{v.encode('utf-8').hex()}'" if v else "''"
+    if isinstance(v, (bytes, bytearray)):
+        return f"X'{bytes(v).hex()}'" if v else "''"
+    raise TypeError(f"cannot quote {v!r}")
+
+
+def hash_password(password):
+    """crypt(3) SHA-512 hash, as any libcrypt verifies it."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+    return crypt.crypt(password, crypt.mksalt(crypt.METHOD_SHA512))
+
+
+def unverified_tls_context():
+    """A client TLS context that accepts the tests' self-signed certificate."""
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def split_received(body):
+    """(received_header_unfolded_str, rest_bytes) of a stored message that starts with
+    our Received: header (a folded header: continuation lines start with SP/HT)."""
+    if not body.startswith(b"Received:"):
+        raise AssertionError(f"stored message does not start with Received: {body[:200]!r}")
+    pos = 0
+    while True:
+        end = body.find(b"\r\n", pos)
+        if end < 0:
+            raise AssertionError(f"unterminated Received header: {body[:300]!r}")
+        if body[end + 2:end + 3] in (b" ", b"\t"):
+            pos = end + 2
+            continue
+        header = body[:end]
+        return re.sub(r"\r\n[ \t]+", " ", header.decode("utf-8", "replace")), body[end + 2:]
+
+
+class SmtpReply:
+    """One (possibly multi-line) SMTP reply: code, lines (text after "NNN-"/"NNN "),
+    status (the enhanced status code of the last line, or "")."""
+
+    def __init__(self, raw_lines):
+        self.raw_lines = raw_lines
+        first = raw_lines[0]
+        self.code = int(first[:3])
+        self.lines = [l[4:].decode("utf-8", "replace") for l in raw_lines]
+        m = re.match(r"([245]\.\d{1,3}\.\d{1,3})(?: |$)", self.lines[-1])
+        self.status = m.group(1) if m else ""
+
+    @property
+    def text(self):
+        return "\n".join(self.lines)
+
+    def __repr__(self):
+        return "SmtpReply(" + repr(b"\r\n".join(self.raw_lines).decode("utf-8", "replace")) + ")"
+
+    __str__ = __repr__
+
+
+class RawSmtp:
+    """A byte-level SMTP client for protocol tests: sends exactly the bytes it is
+    given and parses replies. Every read has a timeout (socket.timeout on expiry)."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=15, tls=False, greeting=True):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+        if tls:
+            self.sock = unverified_tls_context().wrap_socket(self.sock)
+        self.greeting = self.reply() if greeting else None
+
+    def send(self, data):
+        self.sock.sendall(data.encode("utf-8") if isinstance(data, str) else data)
+
+    def read_line(self, limit=1 << 20):
+        """One line without its CRLF; EOFError when the server closed first."""
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError(f"connection closed by the server (unparsed: {self.buf!r})")
+            self.buf += chunk
+            if len(self.buf) > limit:
+                raise AssertionError("reply line too long")
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line[:-1] if line.endswith(b"\r") else line
+
+    def reply(self):
+        lines = []
+        while True:
+            line = self.read_line()
+            if not re.match(rb"^\d{3}([ -]|$)", line):
+                raise AssertionError(f"malformed reply line {line!r} after {lines!r}")
+            lines.append(line)
+            if len(line) == 3 or line[3:4] == b" ":
+                return SmtpReply(lines)
+
+    def cmd(self, line):
+        """Sends `line` + CRLF and returns the reply."""
+        self.send((line.encode("utf-8") if isinstance(line, str) else line) + b"\r\n")
+        return self.reply()
+
+    def ehlo(self, name="client.example"):
+        return self.cmd(f"EHLO {name}")
+
+    def starttls(self):
+        """Wraps the connection in TLS (after a 220 to STARTTLS)."""
+        if self.buf:
+            raise AssertionError(f"unread bytes before the TLS handshake: {self.buf!r}")
+        self.sock = unverified_tls_context().wrap_socket(self.sock)
+
+    def closed(self, timeout=10):
+        """True once the server has closed the connection (EOF or reset) within
+        `timeout` s; any bytes sent before that are kept in self.buf."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                return False
+            except (ConnectionResetError, BrokenPipeError):
+                return True
+            except OSError as e:  # e.g. an SSL EOF without close_notify
+                if "EOF" in str(e) or "closed" in str(e):
+                    return True
+                raise
+            if not chunk:
+                return True
+            self.buf += chunk
+        return False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def main():

@@ -67,6 +67,12 @@ struct SmtpConfig {
   std::vector<Network> trusted_networks = {*Network::parse("127.0.0.0/8"), *Network::parse("::1/128")};
   std::uint64_t max_message_size_bytes = 26214400;
   unsigned max_recipients = 100;
+  // RFC 5321 4.5.3.2: 5 minutes for a command, 3 minutes per block of DATA.
+  unsigned command_timeout_seconds = 300;
+  unsigned data_timeout_seconds = 180;
+  std::uint64_t max_line_bytes = 4096;  // command lines (RFC 5321 wants at least 512)
+  unsigned max_errors = 10;             // error replies before "421 too many errors"
+  unsigned max_connections_per_ip = 20;
 };
 
 struct Pop3Config {

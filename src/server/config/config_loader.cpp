@@ -163,6 +163,11 @@ std::map<std::string, std::vector<KeyDef>> schema(Config& c) {
       {"trusted_networks", list_into(c.smtp.trusted_networks, "a network", "127.0.0.0/8")},
       {"max_message_size_bytes", uint_into(c.smtp.max_message_size_bytes, 1024, std::uint64_t(4) << 30)},
       {"max_recipients", uint_into(c.smtp.max_recipients, 1, 100000)},
+      {"command_timeout_seconds", uint_into(c.smtp.command_timeout_seconds, 1, 3600)},
+      {"data_timeout_seconds", uint_into(c.smtp.data_timeout_seconds, 1, 3600)},
+      {"max_line_bytes", uint_into(c.smtp.max_line_bytes, 512, 1u << 20)},
+      {"max_errors", uint_into(c.smtp.max_errors, 1, 1000)},
+      {"max_connections_per_ip", uint_into(c.smtp.max_connections_per_ip, 1, 100000)},
   };
   s["pop3"] = {
       {"listen", list_into(c.pop3.listen, listen_what, "127.0.0.1:110")},
@@ -372,6 +377,11 @@ std::map<std::string, std::string> flatten(const Config& c) {
   m["smtp.trusted_networks"] = list(c.smtp.trusted_networks);
   m["smtp.max_message_size_bytes"] = std::to_string(c.smtp.max_message_size_bytes);
   m["smtp.max_recipients"] = std::to_string(c.smtp.max_recipients);
+  m["smtp.command_timeout_seconds"] = std::to_string(c.smtp.command_timeout_seconds);
+  m["smtp.data_timeout_seconds"] = std::to_string(c.smtp.data_timeout_seconds);
+  m["smtp.max_line_bytes"] = std::to_string(c.smtp.max_line_bytes);
+  m["smtp.max_errors"] = std::to_string(c.smtp.max_errors);
+  m["smtp.max_connections_per_ip"] = std::to_string(c.smtp.max_connections_per_ip);
   m["pop3.listen"] = list(c.pop3.listen);
   m["pop3.pop3s_listen"] = list(c.pop3.pop3s_listen);
   m["tls.cert_file"] = c.tls.cert_file.string();

@@ -17,7 +17,9 @@
 #include <fmt/core.h>
 
 #include "common/log.hpp"
+#include "server/daemon/context.hpp"
 #include "server/daemon/control_server.hpp"
+#include "server/daemon/settings_cache.hpp"
 #include "server/daemon/listeners.hpp"
 #include "server/daemon/stats.hpp"
 #include "server/store/db_pool.hpp"
@@ -110,6 +112,8 @@ class Runtime {
     std::unique_ptr<store::ManagedDatabase> managed;
     std::unique_ptr<store::DbPool> pool;
     std::unique_ptr<asio::ssl::context> tls;
+    std::unique_ptr<SettingsCache> settings;
+    std::unique_ptr<ServerContext> ctx;
     std::unique_ptr<Listeners> listeners;
     std::unique_ptr<ControlServer> control;
     try {
@@ -121,15 +125,20 @@ class Runtime {
       } else {
         opts = external_options(cfg_);
       }
-      prepare_database(opts);
       pool = std::make_unique<store::DbPool>(opts, cfg_.database.pool_size, cfg_.database.queue_limit);
+      settings = std::make_unique<SettingsCache>(*pool);
+      prepare_database(opts, *settings);
+      apply_auth_limits(*settings);
       tls = load_tls(cfg_);
-      listeners = std::make_unique<Listeners>(io, cfg_, stats_, tls.get());
+      ctx = std::make_unique<ServerContext>(
+          ServerContext{io, cfg_, stats_, *pool, *settings, throttle_, limiter_, sessions_, tls.get()});
+      listeners = std::make_unique<Listeners>(*ctx);
       listeners->bind_all();
       control = std::make_unique<ControlServer>(io, cfg_, stats_, *pool, [this] { reload(); });
       control->bind();
       listeners->start();
       control->start();
+      settings->start(io, std::chrono::seconds(5));
     } catch (const std::exception& e) {
       std::fprintf(stderr, "shicksd: %s\n", e.what());
       log::error("start.failed").kv("error", e.what());
@@ -141,7 +150,7 @@ class Runtime {
     }
     log::info("ready").kv("threads", threads).kv("db_workers", cfg_.database.pool_size);
 
-    arm_signals(signals, *listeners, *control);
+    arm_signals(signals, *listeners, *control, *settings);
     std::vector<std::thread> workers;
     for (unsigned i = 1; i < threads; ++i) workers.emplace_back([&io] { io.run(); });
     io.run();
@@ -158,7 +167,14 @@ class Runtime {
   }
 
  private:
-  void prepare_database(const store::ConnectOptions& opts) {
+  void apply_auth_limits(const SettingsCache& s) {
+    auth::Throttle::Limits l;
+    l.max_failures = std::max(1u, s.number("auth.max_failures"));
+    l.ban = std::chrono::seconds(std::max(1u, s.number("auth.ban_seconds")));
+    throttle_.set_limits(l);
+  }
+
+  void prepare_database(const store::ConnectOptions& opts, SettingsCache& settings) {
     store::Connection c(opts);
     c.ensure_connected();
     log::info("db.connected").kv("db", opts.describe()).kv("server", c.server_version()).kv("name", cfg_.database.name);
@@ -167,19 +183,24 @@ class Runtime {
     log::info("db.schema").kv("from", report.before).kv("to", report.after).kv("applied", report.applied.size());
     unsigned created = store::write_default_settings(c);
     if (created) log::info("settings.defaults").kv("created", created);
+    settings.load(c);
   }
 
-  void arm_signals(asio::signal_set& signals, Listeners& listeners, ControlServer& control) {
-    signals.async_wait([this, &signals, &listeners, &control](const std::error_code& ec, int sig) {
+  void arm_signals(asio::signal_set& signals, Listeners& listeners, ControlServer& control, SettingsCache& settings) {
+    signals.async_wait([this, &signals, &listeners, &control, &settings](const std::error_code& ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
         reload();
-        arm_signals(signals, listeners, control);
+        arm_signals(signals, listeners, control, settings);
         return;
       }
       log::info("signal").kv("signal", sig == SIGINT ? "SIGINT" : "SIGTERM").kv("action", "graceful stop");
       listeners.close();
       control.close();
+      settings.stop();
+      // Sessions answer 421 4.3.2 (-ERR for POP3) at their next read; a message
+      // being stored finishes first.
+      sessions_.shutdown_all();
       start_watchdog(signals.get_executor().context());
     });
   }
@@ -236,6 +257,9 @@ class Runtime {
   config::Config cfg_;
   std::mutex cfg_mu_;
   Stats stats_;
+  auth::Throttle throttle_{auth::Throttle::Limits{}};
+  ConnectionLimiter limiter_{cfg_.smtp.max_connections_per_ip};
+  net::SessionRegistry sessions_;
   std::thread watchdog_;
   std::mutex wd_mu_;
   std::condition_variable wd_cv_;

@@ -10,12 +10,14 @@
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 #include <fmt/core.h>
 
 #include "common/log.hpp"
 #include "server/net/spawn.hpp"
+#include "server/smtp/session.hpp"
 #include "server/store/schema.hpp"
 
 namespace shicks::daemon {
@@ -68,9 +70,8 @@ std::string endpoint_text(const tcp::endpoint& ep) {
   return fmt::format("{}:{}", a.to_string(), ep.port());
 }
 
-// Until the SMTP and POP3 engines are in place a connection is told, in the
-// protocol's own words, that the service is not available (RFC 5321 3.8 / 4.2.3:
-// 421; RFC 2449 [SYS/TEMP]) and closed.
+// Until the POP3 engine is in place a connection is told, in the protocol's own
+// words, that the service is not available (RFC 2449 [SYS/TEMP]) and closed.
 template <class Stream>
 asio::awaitable<void> send_unavailable(Stream& s, Service svc, const std::string& hostname) {
   std::string reply = is_pop3(svc)
@@ -126,8 +127,8 @@ struct Listeners::Bound {
   Bound(asio::io_context& io, Service s, std::string a) : service(s), address(std::move(a)), acceptor(io) {}
 };
 
-Listeners::Listeners(asio::io_context& io, const config::Config& cfg, Stats& stats, asio::ssl::context* tls)
-    : io_(io), cfg_(cfg), stats_(stats), tls_(tls) {}
+Listeners::Listeners(ServerContext& ctx)
+    : ctx_(ctx), io_(ctx.io), cfg_(ctx.cfg), stats_(ctx.stats), tls_(ctx.tls) {}
 
 Listeners::~Listeners() { close(); }
 
@@ -163,10 +164,12 @@ void Listeners::bind_all() {
 }
 
 namespace {
-asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Service svc, const config::Config& cfg, Stats& stats,
-                                  asio::ssl::context* tls) {
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Service svc, ServerContext& ctx) {
   for (;;) {
-    auto [ec, sock] = co_await acceptor.async_accept(asio::experimental::as_tuple(asio::use_awaitable));
+    // Each session runs on a strand of its own, so a shutdown notice posted to it
+    // never races the session's own I/O.
+    auto strand = asio::make_strand(ctx.io);
+    auto [ec, sock] = co_await acceptor.async_accept(strand, asio::experimental::as_tuple(asio::use_awaitable));
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) {
       log::warn("accept.failed").kv("service", service_name(svc)).kv("error", ec.message());
@@ -176,16 +179,25 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Service svc, const co
       co_await t.async_wait(asio::use_awaitable);
       continue;
     }
-    std::string sid = stats.next_session_id(svc == Service::pop3 || svc == Service::pop3s ? 'p' : 's');
-    auto task = session(std::move(sock), svc, sid, cfg, stats, tls);
-    net::spawn(acceptor.get_executor(), std::move(task), sid);
+    if (is_pop3(svc)) {
+      std::string sid = ctx.stats.next_session_id('p');
+      auto task = session(std::move(sock), svc, sid, ctx.cfg, ctx.stats, ctx.tls);
+      net::spawn(strand, std::move(task), sid);
+      continue;
+    }
+    std::string sid = ctx.stats.next_session_id('s');
+    smtp::Listener l = svc == Service::smtp ? smtp::Listener::mx
+                       : svc == Service::submission ? smtp::Listener::submission
+                                                    : smtp::Listener::smtps;
+    auto task = smtp::run_session(std::move(sock), l, sid, ctx);
+    net::spawn(strand, std::move(task), sid);
   }
 }
 }  // namespace
 
 void Listeners::start() {
   for (auto& b : bound_) {
-    auto loop = accept_loop(b->acceptor, b->service, cfg_, stats_, tls_);
+    auto loop = accept_loop(b->acceptor, b->service, ctx_);
     net::spawn(io_.get_executor(), std::move(loop), std::string("accept ") + b->address);
     stats_.add_listener({service_name(b->service), b->address});
     log::info("listen").kv("service", service_name(b->service)).kv("address", b->address);

@@ -10,7 +10,7 @@
 #include <asio/ssl/context.hpp>
 
 #include "server/config/config.hpp"
-#include "server/daemon/stats.hpp"
+#include "server/daemon/context.hpp"
 
 namespace shicks::daemon {
 
@@ -22,7 +22,7 @@ bool implicit_tls(Service s);
 
 class Listeners {
  public:
-  Listeners(asio::io_context& io, const config::Config& cfg, Stats& stats, asio::ssl::context* tls);
+  explicit Listeners(ServerContext& ctx);
   ~Listeners();
 
   // Binds every configured address; throws StartupError naming the config line.
@@ -34,6 +34,7 @@ class Listeners {
 
  private:
   struct Bound;
+  ServerContext& ctx_;
   asio::io_context& io_;
   const config::Config& cfg_;
   Stats& stats_;

@@ -21,6 +21,12 @@ class Stats {
   std::atomic<std::uint64_t> connections_total{0};
   std::atomic<std::uint64_t> connections_open{0};
   std::atomic<std::uint64_t> control_requests{0};
+  // SMTP
+  std::atomic<std::uint64_t> smtp_messages_accepted{0};
+  std::atomic<std::uint64_t> smtp_messages_rejected{0};  // refused at end of DATA (size, bare LF, storage)
+  std::atomic<std::uint64_t> smtp_recipients_rejected{0};
+  std::atomic<std::uint64_t> smtp_bytes_received{0};
+  std::atomic<std::uint64_t> auth_failures{0};
 
   void add_listener(ListenerInfo l);
   std::vector<ListenerInfo> listeners() const;

@@ -1,0 +1,145 @@
+#include "server/auth/throttle.hpp"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+// Policy, precisely:
+//   - An IP's record holds the failures counted in the current window, the time of
+//     the last counted failure (`last`) and, when banned, the ban's end.
+//   - The window: a failure more than `ban` after the previous counted failure
+//     starts a new count (failures = 1). So does the first failure after a ban ends.
+//   - Delay: with n counted failures the next attempt waits min(8 s, 2^(n-1) s),
+//     i.e. 1, 2, 4, 8, 8, ... seconds, whatever the time since the last failure
+//     (a fixed penalty per attempt, not a "not before" time).
+//   - Ban: the failure that makes n reach max_failures sets banned_until = now + ban.
+//     While banned, check() says banned with retry_after = time left, rounded up to
+//     whole seconds (at least 1 s); further failures are not counted and do not
+//     extend the ban. When it ends the record is stale and forgotten.
+//     max_failures == 0 disables banning (delays still apply).
+//   - success() forgets the IP.
+//   - Memory: at most max_entries records (0 is taken as 1). When a new IP must be
+//     recorded and the table is full, stale records (window over, no ban running)
+//     are dropped; if that frees less than 1/8 of the table, the least recently
+//     failed records are dropped down to 7/8 of max_entries. Each O(n) sweep is thus
+//     followed by at least n/8 insertions without one: amortised O(1).
+//     (With many attacking addresses, e.g. an IPv6 prefix, old records including
+//     running bans can be pushed out; callers may key IPv6 clients by prefix.)
+//   - Times passed out of order (threads racing between reading the clock and
+//     taking the lock) are tolerated: a negative elapsed time counts as zero.
+
+namespace shicks::auth {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr unsigned kMaxDelayShift = 3;  // 2^3 s = 8 s cap
+
+milliseconds delay_for(unsigned failures) {
+  if (failures == 0) return milliseconds(0);
+  const unsigned shift = std::min(failures - 1, kMaxDelayShift);
+  return milliseconds(1000LL << shift);
+}
+
+Throttle::Clock::duration elapsed(Throttle::Clock::time_point from, Throttle::Clock::time_point to) {
+  return to > from ? to - from : Throttle::Clock::duration::zero();
+}
+
+// Erases the `drop` records with the oldest `last` (selection, not a full sort).
+template <class Map>
+void drop_least_recent(Map& entries, std::size_t drop) {
+  if (drop == 0) return;
+  if (drop >= entries.size()) {
+    entries.clear();
+    return;
+  }
+  std::vector<std::pair<Throttle::Clock::time_point, const std::string*>> order;
+  order.reserve(entries.size());
+  for (const auto& [ip, e] : entries) order.emplace_back(e.last, &ip);
+  std::nth_element(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(drop - 1), order.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string> victims;
+  victims.reserve(drop);
+  for (std::size_t i = 0; i < drop; ++i) victims.push_back(*order[i].second);
+  for (const auto& ip : victims) entries.erase(ip);
+}
+
+}  // namespace
+
+void Throttle::set_limits(Limits limits) {
+  std::lock_guard lock(mu_);
+  limits_ = limits;
+  const std::size_t cap = std::max<std::size_t>(1, limits_.max_entries);
+  // No clock here: drop the least recently failed down to the new bound.
+  if (entries_.size() > cap) drop_least_recent(entries_, entries_.size() - cap);
+}
+
+Throttle::Verdict Throttle::check(const std::string& ip, Clock::time_point now) {
+  std::lock_guard lock(mu_);
+  Verdict v;
+  auto it = entries_.find(ip);
+  if (it == entries_.end()) return v;
+  const Entry& e = it->second;
+  if (e.banned_until > now) {
+    v.banned = true;
+    const auto left = e.banned_until - now;
+    auto secs = std::chrono::ceil<seconds>(left);
+    if (secs < seconds(1)) secs = seconds(1);
+    v.retry_after = secs;
+    return v;
+  }
+  if (elapsed(e.last, now) >= limits_.ban || e.failures == 0) {
+    entries_.erase(it);  // stale: the window is over (and any ban has ended)
+    return v;
+  }
+  v.delay = delay_for(e.failures);
+  return v;
+}
+
+void Throttle::failure(const std::string& ip, Clock::time_point now) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(ip);
+  if (it == entries_.end()) {
+    evict_if_full(now);
+    it = entries_.emplace(ip, Entry{}).first;
+  }
+  Entry& e = it->second;
+  if (e.banned_until > now) return;  // already banned: the ban runs its course
+  if (e.failures > 0 && elapsed(e.last, now) >= limits_.ban) e.failures = 0;  // new window
+  if (e.failures < ~0u) ++e.failures;
+  e.last = std::max(e.last, now);
+  if (limits_.max_failures > 0 && e.failures >= limits_.max_failures) e.banned_until = e.last + limits_.ban;
+}
+
+void Throttle::success(const std::string& ip) {
+  std::lock_guard lock(mu_);
+  entries_.erase(ip);
+}
+
+std::size_t Throttle::tracked() const {
+  std::lock_guard lock(mu_);
+  return entries_.size();
+}
+
+// Called with mu_ held, before a new IP is inserted.
+void Throttle::evict_if_full(Clock::time_point now) {
+  const std::size_t cap = std::max<std::size_t>(1, limits_.max_entries);
+  if (entries_.size() < cap) return;
+
+  // 1. Stale records: window over and no ban running.
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    const Entry& e = it->second;
+    if (e.banned_until <= now && elapsed(e.last, now) >= limits_.ban)
+      it = entries_.erase(it);
+    else
+      ++it;
+  }
+  // 2. Still (nearly) full: drop the least recently failed down to 7/8 of the cap,
+  //    leaving room for the new record and for cap/8 more before the next sweep.
+  const std::size_t low_water = cap - std::max<std::size_t>(1, cap / 8);
+  if (entries_.size() <= low_water) return;
+  drop_least_recent(entries_, entries_.size() - low_water);
+}
+
+}  // namespace shicks::auth

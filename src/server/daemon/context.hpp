@@ -1,0 +1,55 @@
+#pragma once
+// What every session of shicksd shares. Owned by the daemon's Runtime; sessions hold
+// a reference for their whole life (they end before the Runtime does).
+#include <map>
+#include <mutex>
+#include <string>
+
+#include <asio/io_context.hpp>
+#include <asio/ssl/context.hpp>
+
+#include "server/auth/throttle.hpp"
+#include "server/config/config.hpp"
+#include "server/daemon/settings_cache.hpp"
+#include "server/daemon/stats.hpp"
+#include "server/net/session_registry.hpp"
+#include "server/store/db_pool.hpp"
+
+namespace shicks::daemon {
+
+// Per-IP cap on concurrent connections (the SMTP listeners together).
+class ConnectionLimiter {
+ public:
+  explicit ConnectionLimiter(unsigned per_ip) : per_ip_(per_ip) {}
+  bool acquire(const std::string& ip) {
+    std::lock_guard lock(mu_);
+    unsigned& n = counts_[ip];
+    if (n >= per_ip_) return false;
+    ++n;
+    return true;
+  }
+  void release(const std::string& ip) {
+    std::lock_guard lock(mu_);
+    auto it = counts_.find(ip);
+    if (it != counts_.end() && --it->second == 0) counts_.erase(it);
+  }
+
+ private:
+  unsigned per_ip_;
+  std::mutex mu_;
+  std::map<std::string, unsigned> counts_;
+};
+
+struct ServerContext {
+  asio::io_context& io;
+  const config::Config& cfg;
+  Stats& stats;
+  store::DbPool& pool;
+  SettingsCache& settings;
+  auth::Throttle& throttle;
+  ConnectionLimiter& limiter;
+  net::SessionRegistry& sessions;
+  asio::ssl::context* tls;  // null: no certificate, no TLS
+};
+
+}  // namespace shicks::daemon

@@ -1,0 +1,108 @@
+#include "server/store/mail_store.hpp"
+
+#include <algorithm>
+#include <random>
+
+#include <fmt/core.h>
+
+#include "common/strings.hpp"
+#include "server/auth/password.hpp"
+#include "server/smtp/trace.hpp"
+#include "server/store/sql.hpp"
+
+namespace shicks::store {
+
+// Addresses are stored with ASCII letters lowercased (sql/0001_init.sql).
+AddressTargets lookup_address(Connection& c, const std::string& address_in, const std::string& domain_in) {
+  std::string address = to_lower_ascii(address_in), domain = to_lower_ascii(domain_in);
+  std::string catch_all = "@" + domain;
+  auto rows = c.query(sql::kAddressTargets, {address, catch_all, address});
+  AddressTargets out;
+  if (!rows.empty()) {
+    // Only the best match counts: the exact address shadows the catch-all.
+    const std::string& best = rows.front().str(0);
+    bool any = false;
+    for (const auto& row : rows) {
+      if (row.str(0) != best) break;
+      any = true;
+      if (row.i64(2) != 0) out.user_ids.push_back(row.u64(1));
+    }
+    if (any) {
+      out.kind = out.user_ids.empty() ? AddressTargets::disabled : AddressTargets::local;
+      return out;
+    }
+  }
+  out.kind = c.query_one(sql::kDomainHeld, {domain}) ? AddressTargets::unknown_local : AddressTargets::foreign;
+  return out;
+}
+
+bool sender_owned(Connection& c, const std::string& name, const std::string& address, const std::string& domain) {
+  std::string catch_all = "@" + to_lower_ascii(domain);
+  return c.query_one(sql::kSenderOwned, {name, to_lower_ascii(address), catch_all}).has_value();
+}
+
+LoginResult check_login(Connection& c, const std::string& login, const std::string& password) {
+  auto rows = c.query(sql::kUserByName, {login});
+  if (rows.empty() && login.find('@') != std::string::npos) {
+    rows = c.query(sql::kUserByAddress, {to_lower_ascii(login)});
+    if (rows.size() > 1) rows.clear();  // an alias of several users is no login name
+  }
+  LoginResult r;
+  if (rows.empty()) {
+    auth::verify_dummy(password);
+    return r;
+  }
+  const Row& u = rows.front();
+  bool match = auth::verify_password(password, u.str(2));
+  if (!match || u.i64(3) == 0) return r;  // a disabled account fails like a bad password
+  r.ok = true;
+  r.user_id = u.u64(0);
+  r.user = u.str(1);
+  c.exec(sql::kTouchLogin, {r.user_id});
+  return r;
+}
+
+std::uint64_t mailbox_size(const std::string& envelope_from, std::uint64_t body_size) {
+  return smtp::return_path_header(envelope_from).size() + body_size;
+}
+
+namespace {
+std::string random_hex(unsigned bytes) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::string out;
+  for (unsigned i = 0; i < bytes; ++i) out += fmt::format("{:02x}", unsigned(rng() & 0xff));
+  return out;
+}
+}  // namespace
+
+Stored deliver(Connection& c, const Delivery& d) {
+  std::vector<std::uint64_t> users = d.local_users;
+  std::sort(users.begin(), users.end());
+  users.erase(std::unique(users.begin(), users.end()), users.end());
+  std::size_t chunks = (d.message.size() + kChunkBytes - 1) / kChunkBytes;
+  if (chunks == 0) chunks = 1;  // an empty message still has one (empty) chunk
+
+  return in_transaction(c, [&] {
+    c.exec(sql::kInsertMessage,
+           {d.message.size(), chunks, d.envelope_from, d.header_from, d.subject});
+    Stored s;
+    s.message_id = c.last_insert_id();
+    for (std::size_t i = 0; i < chunks; ++i) {
+      std::string_view part = std::string_view(d.message).substr(i * kChunkBytes, kChunkBytes);
+      c.exec(sql::kInsertChunk, {s.message_id, i, Param::bytes(part)});
+    }
+    std::uint64_t size = mailbox_size(d.envelope_from, d.message.size());
+    for (std::uint64_t user : users) {
+      // Unique forever: the message and user ids plus randomness (ids can be reused
+      // after a restore; the random part keeps UIDLs from repeating).
+      std::string uidl = fmt::format("{:x}.{:x}.{}", s.message_id, user, random_hex(6));
+      c.exec(sql::kInsertMailboxEntry, {user, s.message_id, size, uidl});
+    }
+    for (const auto& rcpt : d.relay_recipients)
+      c.exec(sql::kInsertRelay, {s.message_id, d.envelope_from, rcpt});
+    s.queue_id = d.queue_id;
+    return s;
+  });
+}
+
+}  // namespace shicks::store

@@ -1,0 +1,269 @@
+// The SMTP state machine, driven by transcripts: "C: " lines go in, the first line of
+// the reply must start with the "S: " text. Side effects are answered by a fake
+// driver (a table of addresses and users), which is fine for pure code.
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/base64.hpp"
+#include "server/smtp/protocol.hpp"
+
+using namespace shicks;
+using namespace shicks::smtp;
+
+namespace {
+
+struct FakeDriver {
+  std::map<std::string, RecipientLookup::Kind> addresses = {
+      {"alice@example.org", RecipientLookup::local},
+      {"postmaster@mail.example.org", RecipientLookup::local},
+      {"nobody@example.org", RecipientLookup::unknown_local},
+      {"off@example.org", RecipientLookup::disabled},
+      {"down@example.org", RecipientLookup::temp_failure},
+  };
+  std::map<std::string, std::string> passwords = {{"alice", "secret"}};
+  std::map<std::string, std::string> owned = {{"alice@example.org", "alice"}};
+  bool store_fails = false;
+  int delivered = 0;
+  bool tls_started = false;
+
+  // Runs the action's side effects until there is something to send.
+  Action settle(Protocol& p, Action a) {
+    for (;;) {
+      switch (a.kind) {
+        case Action::lookup_recipient: {
+          RecipientLookup l;
+          std::string key = a.mailbox.str();
+          for (char& ch : key) ch = char(std::tolower(static_cast<unsigned char>(ch)));  // as the DB collation
+          auto it = addresses.find(key);
+          l.kind = it == addresses.end() ? RecipientLookup::foreign : it->second;
+          if (l.kind == RecipientLookup::local) l.user_ids = {1};
+          a = p.on_recipient(l);
+          continue;
+        }
+        case Action::check_sender: {
+          auto it = owned.find(a.mailbox.str());
+          a = p.on_sender_checked(it != owned.end() && it->second == p.authenticated_user(), false);
+          continue;
+        }
+        case Action::authenticate: {
+          auto it = passwords.find(a.credentials.username);
+          bool ok = it != passwords.end() && it->second == a.credentials.password;
+          a = p.on_auth_result(ok ? Protocol::AuthOutcome::ok : Protocol::AuthOutcome::bad_credentials,
+                               a.credentials.username);
+          continue;
+        }
+        case Action::deliver: {
+          DeliveryResult r;
+          r.kind = store_fails ? DeliveryResult::outcome_unknown : DeliveryResult::committed;
+          r.id = "ID1";
+          if (!store_fails) ++delivered;
+          a = p.on_delivered(r);
+          continue;
+        }
+        default:
+          return a;
+      }
+    }
+  }
+};
+
+Policy mx_policy() {
+  Policy p;
+  p.hostname = "mail.example.org";
+  p.tls_available = true;
+  p.peer_loopback = false;
+  p.max_recipients = 3;
+  p.max_errors = 20;
+  return p;
+}
+
+std::string first_line(const Reply& r) {
+  std::string s = r.render();
+  return s.substr(0, s.find("\r\n"));
+}
+
+// Plays "C: line" / "S: prefix" pairs; "DATA-END bare|big|ok" finishes a DATA.
+void play(Protocol& p, FakeDriver& d, const std::vector<std::string>& script) {
+  Action last;
+  for (const auto& step : script) {
+    INFO(step);
+    if (step.rfind("C: ", 0) == 0) {
+      last = d.settle(p, p.on_line(step.substr(3)));
+    } else if (step.rfind("DATA-END ", 0) == 0) {
+      Protocol::DataOutcome o;
+      o.bare_line_ending = step == "DATA-END bare";
+      o.too_big = step == "DATA-END big";
+      last = d.settle(p, p.on_data_end(o));
+    } else if (step == "TLS") {
+      REQUIRE(last.kind == Action::start_tls);
+      p.on_tls_started();
+    } else if (step.rfind("S: ", 0) == 0) {
+      CHECK(first_line(last.reply).rfind(step.substr(3), 0) == 0);
+      if (first_line(last.reply).rfind(step.substr(3), 0) != 0) FAIL_CHECK("got: " << first_line(last.reply));
+    } else if (step == "CLOSE") {
+      CHECK(last.kind == Action::close);
+    }
+  }
+}
+}  // namespace
+
+TEST_CASE("a plain delivery on the MX listener", "[smtp][protocol]") {
+  Protocol p(mx_policy());
+  FakeDriver d;
+  CHECK(first_line(p.greeting()) == "220 mail.example.org ESMTP Shicks");
+  play(p, d,
+       {"C: EHLO client.example", "S: 250-mail.example.org", "C: MAIL FROM:<sender@remote.example>",
+        "S: 250 2.1.0", "C: RCPT TO:<alice@example.org>", "S: 250 2.1.5", "C: DATA", "S: 354 ",
+        "DATA-END ok", "S: 250 2.0.0 Ok: queued as ID1", "C: QUIT", "S: 221 2.0.0", "CLOSE"});
+  CHECK(d.delivered == 1);
+  CHECK(p.with_protocol() == "ESMTP");
+}
+
+TEST_CASE("EHLO lists the extensions; AUTH only under TLS or from loopback", "[smtp][protocol]") {
+  Protocol p(mx_policy());
+  FakeDriver d;
+  Action a = p.on_line("EHLO x");
+  std::string text = a.reply.render();
+  for (const char* ext : {"PIPELINING", "SIZE 26214400", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "STARTTLS"})
+    CHECK(text.find(ext) != std::string::npos);
+  CHECK(text.find("AUTH") == std::string::npos);
+  play(p, d, {"C: AUTH PLAIN AGFsaWNlAHNlY3JldA==", "S: 538 5.7.11"});
+
+  Policy lo = mx_policy();
+  lo.peer_loopback = true;
+  Protocol q(lo);
+  CHECK(q.on_line("EHLO x").reply.render().find("AUTH PLAIN LOGIN") != std::string::npos);
+  lo.plaintext_auth_on_loopback = false;
+  Protocol r(lo);
+  CHECK(r.on_line("EHLO x").reply.render().find("AUTH") == std::string::npos);
+}
+
+TEST_CASE("recipient outcomes map to RFC replies", "[smtp][protocol]") {
+  Protocol p(mx_policy());
+  FakeDriver d;
+  play(p, d,
+       {"C: EHLO x", "C: MAIL FROM:<>", "S: 250 2.1.0", "C: RCPT TO:<nobody@example.org>", "S: 550 5.1.1",
+        "C: RCPT TO:<off@example.org>", "S: 550 5.2.1", "C: RCPT TO:<down@example.org>", "S: 451 4.3.0",
+        "C: RCPT TO:<someone@elsewhere.example>", "S: 550 5.7.1", "C: RCPT TO:<Postmaster>", "S: 250 2.1.5",
+        "C: RCPT TO:<ALICE@example.org>", "S: 250 2.1.5", "C: RCPT TO:<alice@example.org>", "S: 250 2.1.5"});
+  // Same mailbox twice: one recipient.
+  CHECK(p.transaction().recipients.size() == 2);
+}
+
+TEST_CASE("relaying needs trust or AUTH, and a configured relay", "[smtp][protocol]") {
+  Policy pol = mx_policy();
+  pol.peer_trusted = true;
+  pol.relay_configured = false;
+  Protocol a(pol);
+  FakeDriver d;
+  play(a, d, {"C: EHLO x", "C: MAIL FROM:<s@remote.example>", "C: RCPT TO:<r@far.example>", "S: 550 5.7.1"});
+  pol.relay_configured = true;
+  Protocol b(pol);
+  play(b, d, {"C: EHLO x", "C: MAIL FROM:<s@remote.example>", "C: RCPT TO:<r@far.example>", "S: 250 2.1.5"});
+  REQUIRE(b.transaction().recipients.size() == 1);
+  CHECK(b.transaction().recipients[0].relay);
+  pol.peer_trusted = false;
+  Protocol c(pol);
+  play(c, d, {"C: EHLO x", "C: MAIL FROM:<s@remote.example>", "C: RCPT TO:<r@far.example>", "S: 550 5.7.1"});
+}
+
+TEST_CASE("commands out of sequence get 503 5.5.1", "[smtp][protocol]") {
+  Protocol p(mx_policy());
+  FakeDriver d;
+  play(p, d,
+       {"C: MAIL FROM:<a@b.example>", "S: 503 5.5.1", "C: RCPT TO:<alice@example.org>", "S: 503 5.5.1",
+        "C: DATA", "S: 503 5.5.1", "C: HELO x", "S: 250 mail.example.org", "C: MAIL FROM:<a@b.example>",
+        "S: 250 2.1.0", "C: MAIL FROM:<a@b.example>", "S: 503 5.5.1", "C: DATA", "S: 554 5.5.1", "C: RSET",
+        "S: 250 2.0.0", "C: RCPT TO:<alice@example.org>", "S: 503 5.5.1", "C: VRFY alice", "S: 252 2.5.0",
+        "C: NOOP", "S: 250 2.0.0", "C: HELP", "S: 214 2.0.0", "C: EXPN list", "S: 502 5.5.1",
+        "C: BDAT 10 LAST", "S: 502 5.5.1"});
+}
+
+TEST_CASE("MAIL parameters: SIZE, BODY, SMTPUTF8", "[smtp][protocol]") {
+  Protocol p(mx_policy());
+  FakeDriver d;
+  play(p, d,
+       {"C: EHLO x", "C: MAIL FROM:<a@b.example> SIZE=26214401", "S: 552 5.3.4",
+        "C: MAIL FROM:<a@b.example> SIZE=1000 BODY=8BITMIME", "S: 250 2.1.0", "C: RSET",
+        "C: MAIL FROM:<a@b.example> BODY=BINARYMIME", "S: 555 5.5.4",
+        "C: MAIL FROM:<\xC3\xBC@b.example> SMTPUTF8", "S: 250 2.1.0"});
+  CHECK(p.transaction().smtputf8);
+  CHECK(p.with_protocol() == "UTF8SMTP");
+  Protocol helo(mx_policy());
+  play(helo, d, {"C: HELO x", "C: MAIL FROM:<a@b.example> SIZE=10", "S: 555 5.5.4"});
+}
+
+TEST_CASE("the end of DATA: bare line ends, size, storage trouble", "[smtp][protocol]") {
+  Protocol p(mx_policy());
+  FakeDriver d;
+  std::vector<std::string> to_data = {"C: EHLO x", "C: MAIL FROM:<a@b.example>", "C: RCPT TO:<alice@example.org>",
+                                      "C: DATA", "S: 354"};
+  play(p, d, to_data);
+  play(p, d, {"DATA-END bare", "S: 550 5.5.2"});
+  CHECK(p.transaction().recipients.empty());  // the transaction is over
+  play(p, d, {"C: MAIL FROM:<a@b.example>", "C: RCPT TO:<alice@example.org>", "C: DATA", "DATA-END big",
+              "S: 552 5.3.4"});
+  d.store_fails = true;
+  play(p, d, {"C: MAIL FROM:<a@b.example>", "C: RCPT TO:<alice@example.org>", "C: DATA", "DATA-END ok",
+              "S: 451 4.3.0"});
+  CHECK(d.delivered == 0);
+}
+
+TEST_CASE("too many recipients is a temporary 452 4.5.3", "[smtp][protocol]") {
+  Protocol p(mx_policy());
+  FakeDriver d;
+  d.addresses["b@example.org"] = RecipientLookup::local;
+  d.addresses["c@example.org"] = RecipientLookup::local;
+  d.addresses["e@example.org"] = RecipientLookup::local;
+  play(p, d,
+       {"C: EHLO x", "C: MAIL FROM:<a@b.example>", "C: RCPT TO:<alice@example.org>", "C: RCPT TO:<b@example.org>",
+        "C: RCPT TO:<c@example.org>", "S: 250 2.1.5", "C: RCPT TO:<e@example.org>", "S: 452 4.5.3"});
+}
+
+TEST_CASE("submission needs AUTH; STARTTLS resets everything; AUTH PLAIN and LOGIN", "[smtp][protocol]") {
+  Policy pol = mx_policy();
+  pol.listener = Listener::submission;
+  Protocol p(pol);
+  FakeDriver d;
+  play(p, d,
+       {"C: EHLO x", "C: MAIL FROM:<alice@example.org>", "S: 530 5.7.0 Must issue a STARTTLS", "C: STARTTLS",
+        "S: 220 2.0.0", "TLS", "C: MAIL FROM:<alice@example.org>", "S: 503 5.5.1", "C: EHLO x",
+        "C: MAIL FROM:<alice@example.org>", "S: 530 5.7.0 Authentication required",
+        // wrong password, then the right one with LOGIN
+        "C: AUTH PLAIN AGFsaWNlAHdyb25n", "S: 535 5.7.8", "C: AUTH LOGIN", "S: 334 VXNlcm5hbWU6",
+        "C: YWxpY2U=", "S: 334 UGFzc3dvcmQ6", "C: c2VjcmV0", "S: 235 2.7.0", "C: AUTH PLAIN x",
+        "S: 503 5.5.1", "C: MAIL FROM:<other@example.org>", "S: 553 5.7.1",
+        "C: MAIL FROM:<alice@example.org>", "S: 250 2.1.0", "C: RCPT TO:<anyone@far.example>", "S: 550 5.7.1",
+        "C: STARTTLS", "S: 503 5.5.1"});
+  CHECK(p.tls_active());
+  CHECK(p.authenticated_user() == "alice");
+  CHECK(p.with_protocol() == "ESMTPSA");
+}
+
+TEST_CASE("AUTH PLAIN without an initial response, and cancellation", "[smtp][protocol]") {
+  Policy pol = mx_policy();
+  pol.tls_active = true;
+  Protocol p(pol);
+  FakeDriver d;
+  std::string creds = base64_encode(std::string("\0alice\0secret", 13));
+  play(p, d,
+       {"C: EHLO x", "C: AUTH PLAIN", "S: 334 ", "C: *", "S: 501 5.0.0", "C: AUTH PLAIN", "C: !!!notbase64",
+        "S: 501 5.5.2", "C: AUTH CRAM-MD5", "S: 504 5.5.4", "C: AUTH PLAIN", "C: " + creds, "S: 235 2.7.0"});
+}
+
+TEST_CASE("the error budget ends the session with 421", "[smtp][protocol]") {
+  Policy pol = mx_policy();
+  pol.max_errors = 3;
+  Protocol p(pol);
+  FakeDriver d;
+  play(p, d, {"C: FOO", "S: 500 5.5.2", "C: BAR", "S: 500 5.5.2", "C: BAZ", "S: 421 4.7.0", "CLOSE"});
+}
+
+TEST_CASE("timeouts and shutdown have their own 421 replies", "[smtp][protocol]") {
+  Protocol p(mx_policy());
+  CHECK(first_line(p.timeout_reply()).rfind("421 4.4.2 ", 0) == 0);
+  CHECK(first_line(p.shutdown_reply()).rfind("421 4.3.2 ", 0) == 0);
+}
