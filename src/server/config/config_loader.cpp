@@ -116,8 +116,6 @@ Setter db_mode_into(DatabaseMode& dst) {
   };
 }
 
-constexpr std::uint64_t kMaxU32 = UINT32_MAX;
-
 std::map<std::string, std::vector<KeyDef>> schema(Config& c) {
   const char* listen_what = "an address:port";
   const char* listen_ex = "127.0.0.1:25";
@@ -177,7 +175,6 @@ std::map<std::string, std::vector<KeyDef>> schema(Config& c) {
       {"cert_file", path_into(c.tls.cert_file)},
       {"key_file", path_into(c.tls.key_file)},
   };
-  (void)kMaxU32;
   return s;
 }
 

@@ -128,7 +128,6 @@ class Runtime {
       pool = std::make_unique<store::DbPool>(opts, cfg_.database.pool_size, cfg_.database.queue_limit);
       settings = std::make_unique<SettingsCache>(*pool);
       prepare_database(opts, *settings);
-      apply_auth_limits(*settings);
       tls = load_tls(cfg_);
       ctx = std::make_unique<ServerContext>(
           ServerContext{io, cfg_, stats_, *pool, *settings, throttle_, limiter_, sessions_, tls.get()});
@@ -167,13 +166,6 @@ class Runtime {
   }
 
  private:
-  void apply_auth_limits(const SettingsCache& s) {
-    auth::Throttle::Limits l;
-    l.max_failures = std::max(1u, s.number("auth.max_failures"));
-    l.ban = std::chrono::seconds(std::max(1u, s.number("auth.ban_seconds")));
-    throttle_.set_limits(l);
-  }
-
   void prepare_database(const store::ConnectOptions& opts, SettingsCache& settings) {
     store::Connection c(opts);
     c.ensure_connected();

@@ -16,6 +16,7 @@
 #include <fmt/core.h>
 
 #include "common/log.hpp"
+#include "server/net/endpoint.hpp"
 #include "server/net/spawn.hpp"
 #include "server/smtp/session.hpp"
 #include "server/store/schema.hpp"
@@ -63,13 +64,6 @@ const char* config_key(Service s) {
   return "?";
 }
 
-std::string endpoint_text(const tcp::endpoint& ep) {
-  auto a = ep.address();
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
-  if (a.is_v6()) return fmt::format("[{}]:{}", a.to_string(), ep.port());
-  return fmt::format("{}:{}", a.to_string(), ep.port());
-}
-
 // Until the POP3 engine is in place a connection is told, in the protocol's own
 // words, that the service is not available (RFC 2449 [SYS/TEMP]) and closed.
 template <class Stream>
@@ -86,7 +80,7 @@ asio::awaitable<void> session(tcp::socket sock, Service svc, std::string sid, co
   std::string peer = "?";
   std::error_code ec;
   auto ep = sock.remote_endpoint(ec);
-  if (!ec) peer = endpoint_text(ep);
+  if (!ec) peer = net::endpoint_text(ep);
   stats.connections_total++;
   stats.connections_open++;
   log::Event(log::Level::info, sid, "connect").kv("service", service_name(svc)).kv("peer", peer);

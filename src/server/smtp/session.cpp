@@ -20,6 +20,7 @@
 
 #include "common/log.hpp"
 #include "common/netaddr.hpp"
+#include "server/net/endpoint.hpp"
 #include "server/smtp/data_decoder.hpp"
 #include "server/smtp/line_reader.hpp"
 #include "server/smtp/trace.hpp"
@@ -173,10 +174,8 @@ class Session {
     std::error_code ec;
     auto ep = conn_.socket().remote_endpoint(ec);
     if (!ec) {
-      auto a = ep.address();
-      if (a.is_v6() && a.to_v6().is_v4_mapped()) a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
-      peer_ip_ = a.to_string();
-      peer_ = a.is_v6() ? fmt::format("[{}]:{}", peer_ip_, ep.port()) : fmt::format("{}:{}", peer_ip_, ep.port());
+      peer_ip_ = net::unmapped(ep.address()).to_string();
+      peer_ = net::endpoint_text(ep);
     }
     if (auto ip = IpAddress::parse(peer_ip_)) {
       p.peer_loopback = ip->is_loopback();
