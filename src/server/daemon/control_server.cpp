@@ -133,11 +133,7 @@ asio::awaitable<control::Response> handle(const control::Request& req, const Pee
               {"connections_open", impl.stats.connections_open.load()},
               {"connections_total", impl.stats.connections_total.load()}};
     json counters = json::object();
-    counters["smtp_messages_accepted"] = impl.stats.smtp_messages_accepted.load();
-    counters["smtp_messages_rejected"] = impl.stats.smtp_messages_rejected.load();
-    counters["smtp_recipients_rejected"] = impl.stats.smtp_recipients_rejected.load();
-    counters["smtp_bytes_received"] = impl.stats.smtp_bytes_received.load();
-    counters["auth_failures"] = impl.stats.auth_failures.load();
+    for (const auto& [name, value] : impl.stats.counters()) counters[name] = value;
     r["counters"] = std::move(counters);
     resp.result_json = result(r);
   } else if (req.cmd == "reload") {

@@ -1,10 +1,14 @@
 #pragma once
-// Process-wide counters, read by the control socket (`status`, `watch`).
+// Process-wide counters and the recent-event ring, read by the control socket
+// (`status`, `watch`). Sessions on any thread bump counters (atomics) and emit
+// events (a short mutex); readers take snapshots.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace shicks::daemon {
@@ -12,6 +16,15 @@ namespace shicks::daemon {
 struct ListenerInfo {
   std::string protocol;  // smtp, submission, smtps, pop3, pop3s, control
   std::string address;   // 127.0.0.1:2525 or the socket path
+};
+
+// Something that happened, for shicks-top's event list: `type` like
+// "smtp.accepted", `fields` in the order they read best.
+struct StatsEvent {
+  std::uint64_t seq = 0;       // 1, 2, 3... in emission order
+  std::int64_t unix_ms = 0;    // wall-clock time of emission
+  std::string type;
+  std::vector<std::pair<std::string, std::string>> fields;
 };
 
 class Stats {
@@ -26,17 +39,35 @@ class Stats {
   std::atomic<std::uint64_t> smtp_messages_rejected{0};  // refused at end of DATA (size, bare LF, storage)
   std::atomic<std::uint64_t> smtp_recipients_rejected{0};
   std::atomic<std::uint64_t> smtp_bytes_received{0};
-  std::atomic<std::uint64_t> auth_failures{0};
+  std::atomic<std::uint64_t> auth_failures{0};  // SMTP AUTH and POP3 logins
+  // POP3
+  std::atomic<std::uint64_t> pop3_sessions{0};
+  std::atomic<std::uint64_t> pop3_logins{0};
+  std::atomic<std::uint64_t> pop3_retrievals{0};  // RETR and TOP
+  std::atomic<std::uint64_t> pop3_bytes_sent{0};   // message octets sent by RETR/TOP (after dot-stuffing)
+  std::atomic<std::uint64_t> pop3_deletions{0};    // messages removed at QUIT
+
+  // Every counter above by name, for `status` and `watch`.
+  std::vector<std::pair<const char*, std::uint64_t>> counters() const;
 
   void add_listener(ListenerInfo l);
   std::vector<ListenerInfo> listeners() const;
   std::uint64_t uptime_seconds() const;
   std::string next_session_id(char prefix);
 
+  // Keeps the last kEventRing events.
+  static constexpr std::size_t kEventRing = 512;
+  void emit(std::string type, std::vector<std::pair<std::string, std::string>> fields);
+  // Events with seq > after, oldest first (at most kEventRing).
+  std::vector<StatsEvent> events_after(std::uint64_t after) const;
+  std::uint64_t last_event_seq() const;
+
  private:
   std::chrono::steady_clock::time_point started_;
   mutable std::mutex mu_;
   std::vector<ListenerInfo> listeners_;
+  std::deque<StatsEvent> events_;
+  std::uint64_t event_seq_ = 0;
   std::atomic<std::uint64_t> next_id_{1};
 };
 

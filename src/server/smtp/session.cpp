@@ -442,6 +442,7 @@ asio::awaitable<Action> Session::authenticate(const auth::Credentials& creds) {
     ctx_.throttle.failure(peer_ip_, auth::Throttle::Clock::now());
     ctx_.stats.auth_failures++;
     event(log::Level::warn, "smtp.auth_failed").kv("login", creds.username).kv("peer_ip", peer_ip_);
+    ctx_.stats.emit("auth.failed", {{"protocol", "smtp"}, {"login", creds.username}, {"peer", peer_ip_}});
     co_return proto_.on_auth_result(Protocol::AuthOutcome::bad_credentials, {});
   }
   ctx_.throttle.success(peer_ip_);
@@ -493,6 +494,8 @@ asio::awaitable<Action> Session::deliver() {
         .kv("from", from)
         .kv("rcpts", nrcpt)
         .kv("size", size);
+    ctx_.stats.emit("smtp.accepted", {{"id", id}, {"from", from}, {"rcpts", std::to_string(nrcpt)},
+                                      {"size", std::to_string(size)}});
   } else {
     result.kind = r.error().outcome_unknown ? DeliveryResult::outcome_unknown : DeliveryResult::temp_failure;
     ctx_.stats.smtp_messages_rejected++;
