@@ -922,3 +922,93 @@ def main():
 if __name__ == "__main__":
     print(__doc__)
     sys.exit(0)
+
+
+class RawPop3:
+    """A byte-level POP3 client for protocol tests: sends exactly the bytes it is
+    given; reads status lines and multi-line responses raw (still byte-stuffed, so
+    tests can check the stuffing). Every read has a timeout."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=15, tls=False, greeting=True):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+        if tls:
+            self.sock = unverified_tls_context().wrap_socket(self.sock)
+        self.greeting = self.line() if greeting else None
+
+    def send(self, data):
+        self.sock.sendall(data.encode("utf-8") if isinstance(data, str) else data)
+
+    def line(self):
+        """One line without its CRLF (bytes); EOFError when the server closed first."""
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise EOFError(f"connection closed; unterminated data {self.buf[:200]!r}")
+            self.buf += chunk
+        out, self.buf = self.buf.split(b"\r\n", 1)
+        return out
+
+    def cmd(self, text):
+        """Sends one command line; returns the status line as str."""
+        self.send(text + "\r\n")
+        return self.line().decode("utf-8", "replace")
+
+    def multi_raw(self):
+        """The body of a multi-line response as sent (stuffed, CRLFs), without the
+        terminating ".\\r\\n"."""
+        while True:
+            if self.buf.startswith(b".\r\n"):
+                self.buf = self.buf[3:]
+                return b""
+            i = self.buf.find(b"\r\n.\r\n")
+            if i >= 0:
+                out, self.buf = self.buf[:i + 2], self.buf[i + 5:]
+                return out
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise EOFError("connection closed inside a multi-line response")
+            self.buf += chunk
+
+    def multi(self, text):
+        """(status line, raw body) of a command with a multi-line answer (body None
+        when the status is -ERR)."""
+        status = self.cmd(text)
+        if not status.startswith("+OK"):
+            return status, None
+        return status, self.multi_raw()
+
+    def starttls(self):
+        self.sock = unverified_tls_context().wrap_socket(self.sock)
+
+    def login(self, user, password):
+        r = self.cmd(f"USER {user}")
+        if not r.startswith("+OK"):
+            return r
+        return self.cmd(f"PASS {password}")
+
+    def closed(self, timeout=5):
+        """True when the server has closed the connection (EOF) within `timeout`."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except (socket.timeout, TimeoutError):
+            return False
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def unstuff(raw):
+    """The message of a RETR/TOP body as sent: leading dots removed (RFC 1939 3)."""
+    lines = raw.split(b"\r\n")
+    return b"\r\n".join(l[1:] if l.startswith(b".") else l for l in lines)

@@ -78,6 +78,11 @@ struct SmtpConfig {
 struct Pop3Config {
   std::vector<ListenAddress> listen = all_addresses(110);
   std::vector<ListenAddress> pop3s_listen = all_addresses(995);
+  // RFC 1939 3: the autologout timer is at least 10 minutes.
+  unsigned autologout_seconds = 600;
+  std::uint64_t max_line_bytes = 2048;  // commands and SASL responses (RFC 2449 wants 255)
+  unsigned max_errors = 10;             // -ERR replies before the connection is closed
+  unsigned max_connections_per_ip = 20;
 };
 
 struct TlsConfig {

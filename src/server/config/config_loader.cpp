@@ -170,6 +170,10 @@ std::map<std::string, std::vector<KeyDef>> schema(Config& c) {
   s["pop3"] = {
       {"listen", list_into(c.pop3.listen, listen_what, "127.0.0.1:110")},
       {"pop3s_listen", list_into(c.pop3.pop3s_listen, listen_what, "127.0.0.1:995")},
+      {"autologout_seconds", uint_into(c.pop3.autologout_seconds, 5, 86400)},
+      {"max_line_bytes", uint_into(c.pop3.max_line_bytes, 256, 1u << 20)},
+      {"max_errors", uint_into(c.pop3.max_errors, 1, 1000)},
+      {"max_connections_per_ip", uint_into(c.pop3.max_connections_per_ip, 1, 100000)},
   };
   s["tls"] = {
       {"cert_file", path_into(c.tls.cert_file)},
@@ -381,6 +385,10 @@ std::map<std::string, std::string> flatten(const Config& c) {
   m["smtp.max_connections_per_ip"] = std::to_string(c.smtp.max_connections_per_ip);
   m["pop3.listen"] = list(c.pop3.listen);
   m["pop3.pop3s_listen"] = list(c.pop3.pop3s_listen);
+  m["pop3.autologout_seconds"] = std::to_string(c.pop3.autologout_seconds);
+  m["pop3.max_line_bytes"] = std::to_string(c.pop3.max_line_bytes);
+  m["pop3.max_errors"] = std::to_string(c.pop3.max_errors);
+  m["pop3.max_connections_per_ip"] = std::to_string(c.pop3.max_connections_per_ip);
   m["tls.cert_file"] = c.tls.cert_file.string();
   m["tls.key_file"] = c.tls.key_file.string();
   return m;

@@ -60,7 +60,7 @@ std::optional<std::string> validate_runtime_setting(std::string_view name, std::
     return one_of(name, v, {"true", "false"});
   if (name == "auth.max_failures") return number(name, v, 1, 1000);
   if (name == "auth.ban_seconds") return number(name, v, 1, 86400 * 7);
-  if (name == "pop3.lease_seconds") return number(name, v, 30, 86400);
+  if (name == "pop3.lease_seconds") return number(name, v, 10, 86400);
   if (name == "relay.port") return number(name, v, 1, 65535);
   if (name == "relay.tls") return one_of(name, v, {"none", "starttls", "tls"});
   if (name == "relay.retry_initial_seconds") return number(name, v, 1, 86400);

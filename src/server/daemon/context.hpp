@@ -17,7 +17,8 @@
 
 namespace shicks::daemon {
 
-// Per-IP cap on concurrent connections (the SMTP listeners together).
+// Per-IP cap on concurrent connections (one for the SMTP listeners together, one
+// for the POP3 ones).
 class ConnectionLimiter {
  public:
   explicit ConnectionLimiter(unsigned per_ip) : per_ip_(per_ip) {}
@@ -47,7 +48,8 @@ struct ServerContext {
   store::DbPool& pool;
   SettingsCache& settings;
   auth::Throttle& throttle;
-  ConnectionLimiter& limiter;
+  ConnectionLimiter& limiter;       // SMTP
+  ConnectionLimiter& pop3_limiter;  // POP3
   net::SessionRegistry& sessions;
   asio::ssl::context* tls;  // null: no certificate, no TLS
 };

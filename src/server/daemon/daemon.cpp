@@ -130,7 +130,7 @@ class Runtime {
       prepare_database(opts, *settings);
       tls = load_tls(cfg_);
       ctx = std::make_unique<ServerContext>(
-          ServerContext{io, cfg_, stats_, *pool, *settings, throttle_, limiter_, sessions_, tls.get()});
+          ServerContext{io, cfg_, stats_, *pool, *settings, throttle_, limiter_, pop3_limiter_, sessions_, tls.get()});
       listeners = std::make_unique<Listeners>(*ctx);
       listeners->bind_all();
       control = std::make_unique<ControlServer>(io, cfg_, stats_, *pool, [this] { reload(); });
@@ -251,6 +251,7 @@ class Runtime {
   Stats stats_;
   auth::Throttle throttle_{auth::Throttle::Limits{}};
   ConnectionLimiter limiter_{cfg_.smtp.max_connections_per_ip};
+  ConnectionLimiter pop3_limiter_{cfg_.pop3.max_connections_per_ip};
   net::SessionRegistry sessions_;
   std::thread watchdog_;
   std::mutex wd_mu_;

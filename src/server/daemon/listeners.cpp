@@ -18,6 +18,7 @@
 #include "common/log.hpp"
 #include "server/net/endpoint.hpp"
 #include "server/net/spawn.hpp"
+#include "server/pop3/session.hpp"
 #include "server/smtp/session.hpp"
 #include "server/store/schema.hpp"
 
@@ -62,54 +63,6 @@ const char* config_key(Service s) {
     case Service::pop3s: return "pop3.pop3s_listen";
   }
   return "?";
-}
-
-// Until the POP3 engine is in place a connection is told, in the protocol's own
-// words, that the service is not available (RFC 2449 [SYS/TEMP]) and closed.
-template <class Stream>
-asio::awaitable<void> send_unavailable(Stream& s, Service svc, const std::string& hostname) {
-  std::string reply = is_pop3(svc)
-                          ? std::string("-ERR [SYS/TEMP] POP3 service not available yet\r\n")
-                          : fmt::format("421 4.3.2 {} Service not available yet, closing transmission channel\r\n",
-                                        hostname);
-  co_await asio::async_write(s, asio::buffer(reply), asio::use_awaitable);
-}
-
-asio::awaitable<void> session(tcp::socket sock, Service svc, std::string sid, const config::Config& cfg, Stats& stats,
-                              asio::ssl::context* tls) {
-  std::string peer = "?";
-  std::error_code ec;
-  auto ep = sock.remote_endpoint(ec);
-  if (!ec) peer = net::endpoint_text(ep);
-  stats.connections_total++;
-  stats.connections_open++;
-  log::Event(log::Level::info, sid, "connect").kv("service", service_name(svc)).kv("peer", peer);
-  std::string reason = "closed";
-  try {
-    if (implicit_tls(svc)) {
-      asio::ssl::stream<tcp::socket> s(std::move(sock), *tls);
-      asio::steady_timer timer(s.get_executor());
-      timer.expires_after(30s);
-      auto handshake = s.async_handshake(asio::ssl::stream_base::server, asio::use_awaitable);
-      auto deadline = timer.async_wait(asio::use_awaitable);
-      auto race = std::move(handshake) || std::move(deadline);
-      auto which = co_await std::move(race);
-      if (which.index() == 1) {
-        reason = "tls-handshake-timeout";
-      } else {
-        co_await send_unavailable(s, svc, cfg.server.hostname);
-        auto shutdown_ec = std::error_code();
-        co_await s.async_shutdown(asio::redirect_error(asio::use_awaitable, shutdown_ec));
-      }
-    } else {
-      co_await send_unavailable(sock, svc, cfg.server.hostname);
-      sock.shutdown(tcp::socket::shutdown_both, ec);
-    }
-  } catch (const std::exception& e) {
-    reason = e.what();
-  }
-  stats.connections_open--;
-  log::Event(log::Level::info, sid, "disconnect").kv("reason", reason);
 }
 
 }  // namespace
@@ -175,7 +128,7 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Service svc, ServerCo
     }
     if (is_pop3(svc)) {
       std::string sid = ctx.stats.next_session_id('p');
-      auto task = session(std::move(sock), svc, sid, ctx.cfg, ctx.stats, ctx.tls);
+      auto task = pop3::run_session(std::move(sock), svc == Service::pop3s, sid, ctx);
       net::spawn(strand, std::move(task), sid);
       continue;
     }

@@ -1,17 +1,11 @@
 #include "server/smtp/session.hpp"
 
-#include <openssl/ssl.h>
-
 #include <atomic>
 #include <chrono>
 #include <ctime>
-#include <variant>
 
-#include <asio/experimental/as_tuple.hpp>
-#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/ssl/error.hpp>
-#include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
@@ -20,7 +14,9 @@
 
 #include "common/log.hpp"
 #include "common/netaddr.hpp"
+#include "server/daemon/login.hpp"
 #include "server/net/endpoint.hpp"
+#include "server/net/stream.hpp"
 #include "server/smtp/data_decoder.hpp"
 #include "server/smtp/line_reader.hpp"
 #include "server/smtp/trace.hpp"
@@ -28,9 +24,7 @@
 
 namespace shicks::smtp {
 using asio::ip::tcp;
-using namespace asio::experimental::awaitable_operators;
 using namespace std::chrono_literals;
-namespace exp = asio::experimental;
 
 namespace {
 
@@ -48,83 +42,6 @@ std::string new_queue_id() {
   return fmt::format("{:08X}{:05X}", std::uint32_t(std::time(nullptr)), counter++ & 0xFFFFF);
 }
 
-// The connection: plaintext until STARTTLS (or from the start for smtps).
-class Conn {
- public:
-  Conn(tcp::socket sock, asio::ssl::context& ctx) : s_(std::move(sock), ctx) {}
-
-  tcp::socket& socket() { return s_.next_layer(); }
-  bool tls() const { return tls_; }
-  std::string tls_description() {
-    SSL* ssl = s_.native_handle();
-    return fmt::format("{} {}", SSL_get_version(ssl), SSL_get_cipher_name(ssl));
-  }
-
-  // Reads some bytes; ec = timed_out when `limit` passes first.
-  asio::awaitable<std::size_t> read_some(char* buf, std::size_t n, std::chrono::seconds limit, std::error_code& ec) {
-    asio::steady_timer timer(s_.get_executor());
-    timer.expires_after(limit);
-    auto wait = timer.async_wait(exp::as_tuple(asio::use_awaitable));
-    if (tls_) {
-      auto rd = s_.async_read_some(asio::buffer(buf, n), exp::as_tuple(asio::use_awaitable));
-      auto race = std::move(rd) || std::move(wait);
-      auto res = co_await std::move(race);
-      co_return finish(res, ec);
-    }
-    auto rd = s_.next_layer().async_read_some(asio::buffer(buf, n), exp::as_tuple(asio::use_awaitable));
-    auto race = std::move(rd) || std::move(wait);
-    auto res = co_await std::move(race);
-    co_return finish(res, ec);
-  }
-
-  asio::awaitable<void> write(const std::string& data) {
-    if (tls_) co_await asio::async_write(s_, asio::buffer(data), asio::use_awaitable);
-    else co_await asio::async_write(s_.next_layer(), asio::buffer(data), asio::use_awaitable);
-  }
-
-  // Server side of the handshake, bounded in time. False on failure.
-  asio::awaitable<bool> handshake(std::chrono::seconds limit, std::string& error) {
-    asio::steady_timer timer(s_.get_executor());
-    timer.expires_after(limit);
-    auto hs = s_.async_handshake(asio::ssl::stream_base::server, exp::as_tuple(asio::use_awaitable));
-    auto wait = timer.async_wait(exp::as_tuple(asio::use_awaitable));
-    auto race = std::move(hs) || std::move(wait);
-    auto res = co_await std::move(race);
-    if (res.index() == 1) {
-      error = "TLS handshake timed out";
-      co_return false;
-    }
-    auto [ec] = std::get<0>(res);
-    if (ec) {
-      error = ec.message();
-      co_return false;
-    }
-    tls_ = true;
-    co_return true;
-  }
-
-  void close() {
-    std::error_code ec;
-    s_.next_layer().shutdown(tcp::socket::shutdown_both, ec);
-    s_.next_layer().close(ec);
-  }
-
- private:
-  template <class Variant>
-  static std::size_t finish(Variant& res, std::error_code& ec) {
-    if (res.index() == 1) {
-      ec = asio::error::timed_out;
-      return 0;
-    }
-    auto [e, n] = std::get<0>(res);
-    ec = e;
-    return n;
-  }
-
-  asio::ssl::stream<tcp::socket> s_;
-  bool tls_ = false;
-};
-
 struct DeliverJob {
   store::Delivery delivery;
   store::Stored operator()(store::Connection& c) const { return store::deliver(c, delivery); }
@@ -138,11 +55,6 @@ struct LookupJob {
 struct SenderJob {
   std::string user, address, domain;
   bool operator()(store::Connection& c) const { return store::sender_owned(c, user, address, domain); }
-};
-
-struct LoginJob {
-  std::string login, password;
-  store::LoginResult operator()(store::Connection& c) const { return store::check_login(c, login, password); }
 };
 
 class Session {
@@ -162,7 +74,7 @@ class Session {
     std::error_code ec;
     conn_.socket().cancel(ec);
   }
-  Conn& conn() { return conn_; }
+  net::Stream& conn() { return conn_; }
 
  private:
   Policy make_policy() {
@@ -191,6 +103,9 @@ class Session {
     return p;
   }
 
+  // A client that does not take our replies within the command timeout is gone.
+  std::chrono::milliseconds write_timeout() const { return std::chrono::seconds(ctx_.cfg.smtp.command_timeout_seconds); }
+
   log::Event event(log::Level lvl, std::string_view name) { return log::Event(lvl, sid_, name); }
 
   void queue(const Reply& r) { out_ += r.render(); }
@@ -198,7 +113,7 @@ class Session {
     if (out_.empty()) co_return;
     std::string data;
     data.swap(out_);
-    co_await conn_.write(data);
+    co_await conn_.write(data, write_timeout());
   }
 
   asio::awaitable<bool> fill(std::chrono::seconds limit);  // false: the connection is done
@@ -210,7 +125,7 @@ class Session {
   daemon::ServerContext& ctx_;
   std::string sid_;
   Listener listener_;
-  Conn conn_;
+  net::Stream conn_;
   std::string peer_ = "?", peer_ip_ = "?";  // before proto_: make_policy() sets them
   LineReader reader_;
   Protocol proto_;
@@ -263,7 +178,7 @@ asio::awaitable<void> Session::run() {
   if (!ctx_.limiter.acquire(peer_ip_)) {
     event(log::Level::warn, "smtp.refused").kv("peer", peer_).kv("reason", "too many connections from this address");
     Reply r(421, "4.7.0", fmt::format("{} Error: too many connections from your address", ctx_.cfg.server.hostname));
-    co_await conn_.write(r.render());
+    co_await conn_.write(r.render(), write_timeout());
     conn_.close();
     co_return;
   }
@@ -417,37 +332,21 @@ asio::awaitable<Action> Session::read_message() {
 }
 
 asio::awaitable<Action> Session::authenticate(const auth::Credentials& creds) {
-  // The limits are runtime settings: take the current ones.
-  auth::Throttle::Limits limits;
-  limits.max_failures = std::max(1u, ctx_.settings.number("auth.max_failures"));
-  limits.ban = std::chrono::seconds(std::max(1u, ctx_.settings.number("auth.ban_seconds")));
-  ctx_.throttle.set_limits(limits);
-  auto verdict = ctx_.throttle.check(peer_ip_, auth::Throttle::Clock::now());
-  if (verdict.banned) {
-    event(log::Level::warn, "smtp.auth_banned").kv("peer_ip", peer_ip_).kv("retry_after", verdict.retry_after.count());
-    co_return proto_.on_auth_result(Protocol::AuthOutcome::banned, {});
+  auto r = co_await daemon::login(ctx_, "smtp", peer_ip_, creds.username, creds.password);
+  switch (r.kind) {
+    case daemon::LoginOutcome::banned:
+      event(log::Level::warn, "smtp.auth_banned").kv("peer_ip", peer_ip_).kv("retry_after", r.retry_after.count());
+      co_return proto_.on_auth_result(Protocol::AuthOutcome::banned, {});
+    case daemon::LoginOutcome::temp_failure:
+      event(log::Level::warn, "smtp.auth_error").kv("error", r.error);
+      co_return proto_.on_auth_result(Protocol::AuthOutcome::temp_failure, {});
+    case daemon::LoginOutcome::bad_credentials:
+      event(log::Level::warn, "smtp.auth_failed").kv("login", creds.username).kv("peer_ip", peer_ip_);
+      co_return proto_.on_auth_result(Protocol::AuthOutcome::bad_credentials, {});
+    case daemon::LoginOutcome::ok: break;
   }
-  if (verdict.delay.count() > 0) {
-    asio::steady_timer t(co_await asio::this_coro::executor);
-    t.expires_after(verdict.delay);
-    co_await t.async_wait(asio::use_awaitable);
-  }
-  LoginJob job{creds.username, creds.password};
-  auto r = co_await store::async_run(ctx_.pool, std::move(job), asio::use_awaitable);
-  if (!r) {
-    event(log::Level::warn, "smtp.auth_error").kv("error", r.error().message);
-    co_return proto_.on_auth_result(Protocol::AuthOutcome::temp_failure, {});
-  }
-  if (!r->ok) {
-    ctx_.throttle.failure(peer_ip_, auth::Throttle::Clock::now());
-    ctx_.stats.auth_failures++;
-    event(log::Level::warn, "smtp.auth_failed").kv("login", creds.username).kv("peer_ip", peer_ip_);
-    ctx_.stats.emit("auth.failed", {{"protocol", "smtp"}, {"login", creds.username}, {"peer", peer_ip_}});
-    co_return proto_.on_auth_result(Protocol::AuthOutcome::bad_credentials, {});
-  }
-  ctx_.throttle.success(peer_ip_);
-  event(log::Level::info, "smtp.auth").kv("user", r->user);
-  co_return proto_.on_auth_result(Protocol::AuthOutcome::ok, r->user);
+  event(log::Level::info, "smtp.auth").kv("user", r.user);
+  co_return proto_.on_auth_result(Protocol::AuthOutcome::ok, r.user);
 }
 
 asio::awaitable<Action> Session::deliver() {

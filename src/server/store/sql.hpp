@@ -30,6 +30,35 @@ inline constexpr Sql kSettingSet{
     "INSERT INTO settings (name, value, updated_at) VALUES (?, ?, UTC_TIMESTAMP(6)) "
     "ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)"};
 
+// ---- POP3: mailbox leases, snapshot, retrieval, deletion (pop3_store.cpp)
+// A lease is taken by inserting its row; an expired one is removed first. Times are
+// the database's clock, so daemons on several hosts agree.
+inline constexpr Sql kLeaseDropExpired{
+    "DELETE FROM mailbox_leases WHERE user_id = ? AND expires_at < UTC_TIMESTAMP(6)"};
+inline constexpr Sql kLeaseTake{
+    "INSERT IGNORE INTO mailbox_leases (user_id, owner, acquired_at, expires_at) "
+    "VALUES (?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL ? SECOND)"};
+inline constexpr Sql kLeaseRenew{
+    "UPDATE mailbox_leases SET expires_at = UTC_TIMESTAMP(6) + INTERVAL ? SECOND WHERE user_id = ? AND owner = ?"};
+inline constexpr Sql kLeaseRelease{"DELETE FROM mailbox_leases WHERE user_id = ? AND owner = ?"};
+// The maildrop: sizes and UIDLs only; no blob is read (design.md 3).
+inline constexpr Sql kMaildropList{
+    "SELECT id, size, uidl FROM mailbox_entries WHERE user_id = ? ORDER BY id"};
+// A message to retrieve, with its first chunk (most messages have only that one).
+inline constexpr Sql kMessageFirstChunk{
+    "SELECT m.id, m.envelope_from, m.chunk_count, c.data FROM mailbox_entries e "
+    "JOIN messages m ON m.id = e.message_id JOIN message_chunks c ON c.message_id = m.id AND c.seq = 0 "
+    "WHERE e.id = ? AND e.user_id = ?"};
+inline constexpr Sql kMessageChunk{"SELECT data FROM message_chunks WHERE message_id = ? AND seq = ?"};
+inline constexpr Sql kEntryMessage{"SELECT message_id FROM mailbox_entries WHERE id = ? AND user_id = ?"};
+inline constexpr Sql kDeleteEntry{"DELETE FROM mailbox_entries WHERE id = ? AND user_id = ?"};
+// A body goes with its last reference (mailbox entry or relay queue row); its chunks
+// follow through ON DELETE CASCADE.
+inline constexpr Sql kDeleteUnreferencedMessage{
+    "DELETE FROM messages WHERE id = ? "
+    "AND NOT EXISTS (SELECT 1 FROM mailbox_entries WHERE message_id = ?) "
+    "AND NOT EXISTS (SELECT 1 FROM relay_queue WHERE message_id = ?)"};
+
 // ---- SMTP: recipients, senders, logins, delivery (mail_store.cpp)
 // Targets of an exact address or of the domain's catch-all ("@domain"); the exact
 // address sorts first.

@@ -1,0 +1,60 @@
+#include "server/daemon/login.hpp"
+
+#include <algorithm>
+
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "server/store/mail_store.hpp"
+
+namespace shicks::daemon {
+
+namespace {
+struct LoginJob {
+  std::string login, password;
+  store::LoginResult operator()(store::Connection& c) const { return store::check_login(c, login, password); }
+};
+}  // namespace
+
+asio::awaitable<LoginOutcome> login(ServerContext& ctx, const char* protocol, const std::string& peer_ip,
+                                    std::string login, std::string password) {
+  LoginOutcome out;
+  auth::Throttle::Limits limits;
+  limits.max_failures = std::max(1u, ctx.settings.number("auth.max_failures"));
+  limits.ban = std::chrono::seconds(std::max(1u, ctx.settings.number("auth.ban_seconds")));
+  ctx.throttle.set_limits(limits);
+  auto verdict = ctx.throttle.check(peer_ip, auth::Throttle::Clock::now());
+  if (verdict.banned) {
+    out.kind = LoginOutcome::banned;
+    out.retry_after = verdict.retry_after;
+    co_return out;
+  }
+  if (verdict.delay.count() > 0) {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    t.expires_after(verdict.delay);
+    co_await t.async_wait(asio::use_awaitable);
+  }
+  std::string name = login;
+  LoginJob job{std::move(login), std::move(password)};
+  auto r = co_await store::async_run(ctx.pool, std::move(job), asio::use_awaitable);
+  if (!r) {
+    out.kind = LoginOutcome::temp_failure;
+    out.error = r.error().message;
+    co_return out;
+  }
+  if (!r->ok) {
+    ctx.throttle.failure(peer_ip, auth::Throttle::Clock::now());
+    ctx.stats.auth_failures++;
+    ctx.stats.emit("auth.failed", {{"protocol", protocol}, {"login", name}, {"peer", peer_ip}});
+    out.kind = LoginOutcome::bad_credentials;
+    co_return out;
+  }
+  ctx.throttle.success(peer_ip);
+  out.kind = LoginOutcome::ok;
+  out.user = r->user;
+  out.user_id = r->user_id;
+  co_return out;
+}
+
+}  // namespace shicks::daemon

@@ -1,0 +1,100 @@
+#include "server/net/stream.hpp"
+
+#include <openssl/ssl.h>
+
+#include <variant>
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+#include <fmt/core.h>
+
+namespace shicks::net {
+using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+namespace exp = asio::experimental;
+
+std::string Stream::tls_description() {
+  SSL* ssl = s_.native_handle();
+  return fmt::format("{} {}", SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+}
+
+namespace {
+// The outcome of an I/O operation raced against a timer.
+template <class Variant>
+std::size_t settle(Variant& res, std::error_code& ec) {
+  if (res.index() == 1) {
+    ec = asio::error::timed_out;
+    return 0;
+  }
+  auto [e, n] = std::get<0>(res);
+  ec = e;
+  return n;
+}
+}  // namespace
+
+asio::awaitable<std::size_t> Stream::read_some(char* buf, std::size_t n, std::chrono::milliseconds limit,
+                                               std::error_code& ec) {
+  asio::steady_timer timer(s_.get_executor());
+  timer.expires_after(limit);
+  auto wait = timer.async_wait(exp::as_tuple(asio::use_awaitable));
+  if (tls_) {
+    auto rd = s_.async_read_some(asio::buffer(buf, n), exp::as_tuple(asio::use_awaitable));
+    auto race = std::move(rd) || std::move(wait);
+    auto res = co_await std::move(race);
+    co_return settle(res, ec);
+  }
+  auto rd = s_.next_layer().async_read_some(asio::buffer(buf, n), exp::as_tuple(asio::use_awaitable));
+  auto race = std::move(rd) || std::move(wait);
+  auto res = co_await std::move(race);
+  co_return settle(res, ec);
+}
+
+asio::awaitable<void> Stream::write(std::string_view data, std::chrono::milliseconds limit) {
+  asio::steady_timer timer(s_.get_executor());
+  timer.expires_after(limit);
+  auto wait = timer.async_wait(exp::as_tuple(asio::use_awaitable));
+  std::error_code ec;
+  if (tls_) {
+    auto wr = asio::async_write(s_, asio::buffer(data), exp::as_tuple(asio::use_awaitable));
+    auto race = std::move(wr) || std::move(wait);
+    auto res = co_await std::move(race);
+    settle(res, ec);
+  } else {
+    auto wr = asio::async_write(s_.next_layer(), asio::buffer(data), exp::as_tuple(asio::use_awaitable));
+    auto race = std::move(wr) || std::move(wait);
+    auto res = co_await std::move(race);
+    settle(res, ec);
+  }
+  if (ec) throw std::system_error(ec, ec == asio::error::timed_out ? "write timed out" : "write");
+}
+
+asio::awaitable<bool> Stream::handshake(std::chrono::milliseconds limit, std::string& error) {
+  asio::steady_timer timer(s_.get_executor());
+  timer.expires_after(limit);
+  auto hs = s_.async_handshake(asio::ssl::stream_base::server, exp::as_tuple(asio::use_awaitable));
+  auto wait = timer.async_wait(exp::as_tuple(asio::use_awaitable));
+  auto race = std::move(hs) || std::move(wait);
+  auto res = co_await std::move(race);
+  if (res.index() == 1) {
+    error = "TLS handshake timed out";
+    co_return false;
+  }
+  auto [ec] = std::get<0>(res);
+  if (ec) {
+    error = ec.message();
+    co_return false;
+  }
+  tls_ = true;
+  co_return true;
+}
+
+void Stream::close() {
+  std::error_code ec;
+  s_.next_layer().shutdown(tcp::socket::shutdown_both, ec);
+  s_.next_layer().close(ec);
+}
+
+}  // namespace shicks::net

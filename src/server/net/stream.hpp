@@ -1,0 +1,41 @@
+#pragma once
+// A client connection of the SMTP and POP3 sessions: plaintext until STARTTLS/STLS
+// (or TLS from the start on smtps/pop3s), every read and write bounded in time so a
+// peer that stops reading or writing cannot hold a session forever.
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/ssl/context.hpp>
+#include <asio/ssl/stream.hpp>
+
+namespace shicks::net {
+
+class Stream {
+ public:
+  Stream(asio::ip::tcp::socket sock, asio::ssl::context& ctx) : s_(std::move(sock), ctx) {}
+
+  asio::ip::tcp::socket& socket() { return s_.next_layer(); }
+  bool tls() const { return tls_; }
+  std::string tls_description();  // "TLSv1.3 TLS_AES_256_GCM_SHA384"
+
+  // Reads some bytes; ec = asio::error::timed_out when `limit` passes first.
+  asio::awaitable<std::size_t> read_some(char* buf, std::size_t n, std::chrono::milliseconds limit,
+                                         std::error_code& ec);
+  // Writes all of `data`; throws std::system_error (timed_out when `limit` passes).
+  asio::awaitable<void> write(std::string_view data, std::chrono::milliseconds limit);
+
+  // Server side of the handshake, bounded in time. False (and `error`) on failure.
+  asio::awaitable<bool> handshake(std::chrono::milliseconds limit, std::string& error);
+
+  void close();
+
+ private:
+  asio::ssl::stream<asio::ip::tcp::socket> s_;
+  bool tls_ = false;
+};
+
+}  // namespace shicks::net

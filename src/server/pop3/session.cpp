@@ -1,0 +1,482 @@
+#include "server/pop3/session.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+#include <asio/ssl/error.hpp>
+#include <asio/use_awaitable.hpp>
+#include <fmt/core.h>
+
+#include "common/log.hpp"
+#include "common/netaddr.hpp"
+#include "server/daemon/login.hpp"
+#include "server/net/endpoint.hpp"
+#include "server/net/stream.hpp"
+#include "server/pop3/dot_stuffer.hpp"
+#include "server/pop3/protocol.hpp"
+#include "server/smtp/line_reader.hpp"
+#include "server/smtp/trace.hpp"
+#include "server/store/pop3_store.hpp"
+
+namespace shicks::pop3 {
+using asio::ip::tcp;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Output is written when this much is queued (or before waiting for input), so a
+// pipelined burst of small RETRs goes out in few writes and a large message is
+// streamed in bounded pieces.
+constexpr std::size_t kFlushBytes = 256 * 1024;
+
+// Unique per session and recognisable in the lease table: host, process, session.
+std::string lease_owner(const std::string& hostname, const std::string& sid) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return fmt::format("{}/{}/{}/{:08x}", hostname.substr(0, 64), ::getpid(), sid, std::uint32_t(rng()));
+}
+
+struct OpenJob {
+  std::uint64_t user_id;
+  std::string owner;
+  unsigned lease_seconds;
+  store::Maildrop operator()(store::Connection& c) const {
+    return store::open_maildrop(c, user_id, owner, lease_seconds);
+  }
+};
+
+struct RenewJob {
+  std::uint64_t user_id;
+  std::string owner;
+  unsigned lease_seconds;
+  bool operator()(store::Connection& c) const { return store::renew_lease(c, user_id, owner, lease_seconds); }
+};
+
+struct ReleaseJob {
+  std::uint64_t user_id;
+  std::string owner;
+  bool operator()(store::Connection& c) const {
+    store::release_lease(c, user_id, owner);
+    return true;
+  }
+};
+
+struct StartJob {
+  std::uint64_t user_id, entry_id;
+  store::MessageStart operator()(store::Connection& c) const {
+    return store::read_message_start(c, user_id, entry_id);
+  }
+};
+
+struct ChunkJob {
+  std::uint64_t message_id;
+  std::uint32_t seq;
+  std::string operator()(store::Connection& c) const { return store::read_message_chunk(c, message_id, seq); }
+};
+
+struct UpdateJob {
+  std::uint64_t user_id;
+  std::string owner;
+  std::vector<std::uint64_t> entry_ids;
+  store::UpdateResult operator()(store::Connection& c) const {
+    return store::commit_deletions(c, user_id, owner, entry_ids);
+  }
+};
+
+class Session {
+ public:
+  Session(tcp::socket sock, bool implicit_tls, std::string sid, daemon::ServerContext& ctx,
+          asio::ssl::context& tls_ctx)
+      : ctx_(ctx),
+        sid_(std::move(sid)),
+        implicit_tls_(implicit_tls),
+        stream_(std::move(sock), tls_ctx),
+        reader_(std::size_t(ctx.cfg.pop3.max_line_bytes)),
+        proto_(make_policy()) {}
+
+  asio::awaitable<void> run();
+  void request_shutdown() {
+    shutting_down_ = true;
+    std::error_code ec;
+    stream_.socket().cancel(ec);
+  }
+  net::Stream& stream() { return stream_; }
+
+ private:
+  Policy make_policy() {
+    Policy p;
+    p.hostname = ctx_.cfg.server.hostname;
+    p.implicit_tls = implicit_tls_;
+    p.tls_available = ctx_.tls != nullptr;
+    std::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) {
+      peer_ip_ = net::unmapped(ep.address()).to_string();
+      peer_ = net::endpoint_text(ep);
+    }
+    if (auto ip = IpAddress::parse(peer_ip_)) p.peer_loopback = ip->is_loopback();
+    p.plaintext_auth_on_loopback = ctx_.settings.flag("auth.allow_plaintext_on_loopback");
+    p.max_errors = ctx_.cfg.pop3.max_errors;
+    return p;
+  }
+
+  log::Event event(log::Level lvl, std::string_view name) { return log::Event(lvl, sid_, name); }
+  // A client that does not take our output within the autologout time is gone.
+  std::chrono::milliseconds write_timeout() const { return std::chrono::seconds(ctx_.cfg.pop3.autologout_seconds); }
+
+  void queue(const std::string& s) { out_ += s; }
+  asio::awaitable<void> flush() {
+    if (out_.empty()) co_return;
+    std::string data;
+    data.swap(out_);
+    co_await stream_.write(data, write_timeout());
+  }
+
+  asio::awaitable<bool> fill();             // false: the connection is done
+  asio::awaitable<bool> perform(Action a);  // false: close the session
+  asio::awaitable<Action> authenticate(const auth::Credentials& c);
+  asio::awaitable<Action> load_maildrop();
+  enum class Sent { ok, unreadable, broken };
+  asio::awaitable<Sent> retrieve(const Action& a);
+  asio::awaitable<Action> update(std::vector<std::uint64_t> ids);
+  asio::awaitable<void> renew_if_due();
+  asio::awaitable<void> release();
+
+  daemon::ServerContext& ctx_;
+  std::string sid_;
+  bool implicit_tls_;
+  net::Stream stream_;
+  std::string peer_ = "?", peer_ip_ = "?";  // before proto_: make_policy() sets them
+  smtp::LineReader reader_;
+  Protocol proto_;
+  std::string out_;
+  std::string end_reason_ = "quit";
+  bool shutting_down_ = false;
+  // The maildrop lease: taken at login, renewed every third of its lifetime.
+  std::uint64_t user_id_ = 0;
+  std::string user_;
+  std::string owner_;
+  enum class Lease { none, held, uncertain } lease_ = Lease::none;
+  unsigned lease_seconds_ = 600;
+  Clock::time_point renew_at_{};
+  char buf_[16384];
+};
+
+asio::awaitable<bool> Session::fill() {
+  const auto deadline = Clock::now() + std::chrono::seconds(ctx_.cfg.pop3.autologout_seconds);
+  for (;;) {
+    if (shutting_down_) break;
+    auto now = Clock::now();
+    if (now >= deadline) {
+      // RFC 1939 3: the autologout timer ends the session without the UPDATE state.
+      queue(proto_.timeout_reply());
+      end_reason_ = "timeout";
+      co_return false;
+    }
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+    if (lease_ == Lease::held) {
+      co_await renew_if_due();
+      auto until_renew = std::chrono::duration_cast<std::chrono::milliseconds>(renew_at_ - Clock::now());
+      wait = std::clamp(until_renew, std::chrono::milliseconds(100), wait);
+    }
+    std::error_code ec;
+    std::size_t n = co_await stream_.read_some(buf_, sizeof buf_, wait, ec);
+    if (ec == asio::error::timed_out) continue;
+    if (shutting_down_) break;
+    if (ec) {
+      end_reason_ = (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) ? "client-closed"
+                                                                                         : ec.message();
+      co_return false;
+    }
+    reader_.feed(std::string_view(buf_, n));
+    co_return true;
+  }
+  queue(proto_.shutdown_reply());
+  end_reason_ = "shutdown";
+  co_return false;
+}
+
+asio::awaitable<void> Session::renew_if_due() {
+  if (lease_ != Lease::held || Clock::now() < renew_at_) co_return;
+  RenewJob job{user_id_, owner_, lease_seconds_};
+  auto r = co_await store::async_run(ctx_.pool, std::move(job), asio::use_awaitable);
+  if (!r) {
+    // The database is away: try again soon; the lease has two thirds of its life left.
+    event(log::Level::warn, "pop3.lease_renew_failed").kv("user", user_).kv("error", r.error().message);
+    renew_at_ = Clock::now() + 5s;
+    co_return;
+  }
+  if (!*r) {
+    // It expired and another session took it: this one may still read, but QUIT
+    // will not delete anything (commit_deletions checks the owner).
+    event(log::Level::warn, "pop3.lease_lost").kv("user", user_);
+    lease_ = Lease::none;
+    co_return;
+  }
+  renew_at_ = Clock::now() + std::chrono::seconds(std::max(1u, lease_seconds_ / 3));
+}
+
+asio::awaitable<void> Session::release() {
+  if (lease_ == Lease::none) co_return;
+  ReleaseJob job{user_id_, owner_};
+  auto r = co_await store::async_run(ctx_.pool, std::move(job), asio::use_awaitable);
+  if (!r)  // it expires by itself
+    event(log::Level::warn, "pop3.lease_release_failed").kv("user", user_).kv("error", r.error().message);
+  lease_ = Lease::none;
+}
+
+asio::awaitable<void> Session::run() {
+  if (implicit_tls_) {
+    std::string err;
+    bool ok = co_await stream_.handshake(30s, err);
+    if (!ok) {
+      event(log::Level::info, "pop3.disconnect").kv("service", "pop3s").kv("peer", peer_).kv("reason", "tls: " + err);
+      stream_.close();
+      co_return;
+    }
+    proto_.on_tls_started();
+  }
+  if (!ctx_.pop3_limiter.acquire(peer_ip_)) {
+    event(log::Level::warn, "pop3.refused").kv("peer", peer_).kv("reason", "too many connections from this address");
+    std::string r = "-ERR [SYS/TEMP] Too many connections from your address\r\n";
+    try {
+      co_await stream_.write(r, 10s);
+    } catch (const std::system_error&) {
+    }
+    stream_.close();
+    co_return;
+  }
+  struct Release {
+    daemon::ConnectionLimiter& l;
+    std::string ip;
+    ~Release() { l.release(ip); }
+  } limit_release{ctx_.pop3_limiter, peer_ip_};
+
+  ctx_.stats.pop3_sessions++;
+  event(log::Level::info, "pop3.connect").kv("service", implicit_tls_ ? "pop3s" : "pop3").kv("peer", peer_);
+  if (stream_.tls()) event(log::Level::info, "pop3.tls").kv("cipher", stream_.tls_description());
+  try {
+    queue(proto_.greeting());
+    co_await flush();
+    bool open = true;
+    while (open) {
+      auto line = reader_.next();
+      if (!line) {
+        co_await flush();  // RFC 2449 6.6 (PIPELINING): answer what we have before waiting
+        open = co_await fill();
+        continue;
+      }
+      Action a = line->too_long ? proto_.on_line_too_long() : proto_.on_line(line->text);
+      open = co_await perform(std::move(a));
+      if (out_.size() >= kFlushBytes) co_await flush();
+    }
+    co_await flush();
+  } catch (const std::system_error& e) {
+    end_reason_ = e.what();
+  }
+  // A session that ends without QUIT removes nothing (RFC 1939 6); it only gives
+  // the lease back.
+  co_await release();
+  stream_.close();
+  event(log::Level::info, "pop3.disconnect").kv("reason", end_reason_).kv("errors", proto_.errors());
+}
+
+// Carries out one action (and those it leads to). False: close the connection.
+asio::awaitable<bool> Session::perform(Action a) {
+  for (;;) {
+    switch (a.kind) {
+      case Action::send:
+        queue(a.reply);
+        co_return true;
+      case Action::close:
+        queue(a.reply);
+        if (proto_.errors() >= ctx_.cfg.pop3.max_errors) end_reason_ = "too-many-errors";
+        co_return false;
+      case Action::authenticate:
+        a = co_await authenticate(a.credentials);
+        continue;
+      case Action::load_maildrop:
+        a = co_await load_maildrop();
+        continue;
+      case Action::start_tls: {
+        queue(a.reply);
+        co_await flush();
+        if (reader_.buffered() > 0) {
+          // RFC 2595 4 / CVE-2011-0411: plaintext sent behind STLS is never executed
+          // inside the TLS session.
+          event(log::Level::warn, "pop3.stls_injection").kv("discarded_bytes", reader_.buffered());
+          reader_.clear();
+        }
+        std::string err;
+        bool ok = co_await stream_.handshake(30s, err);
+        if (!ok) {
+          end_reason_ = "tls: " + err;
+          co_return false;
+        }
+        proto_.on_tls_started();
+        event(log::Level::info, "pop3.tls").kv("cipher", stream_.tls_description());
+        co_return true;
+      }
+      case Action::retrieve: {
+        Sent sent = co_await retrieve(a);
+        if (sent == Sent::ok) co_return true;
+        if (sent == Sent::broken) co_return false;
+        a = proto_.on_retrieve_failed();
+        continue;
+      }
+      case Action::update:
+        a = co_await update(std::move(a.deleted_ids));
+        continue;
+    }
+  }
+}
+
+asio::awaitable<Action> Session::authenticate(const auth::Credentials& creds) {
+  auto r = co_await daemon::login(ctx_, "pop3", peer_ip_, creds.username, creds.password);
+  switch (r.kind) {
+    case daemon::LoginOutcome::banned:
+      event(log::Level::warn, "pop3.auth_banned").kv("peer_ip", peer_ip_).kv("retry_after", r.retry_after.count());
+      co_return proto_.on_auth_result(Protocol::AuthOutcome::banned);
+    case daemon::LoginOutcome::temp_failure:
+      event(log::Level::warn, "pop3.auth_error").kv("error", r.error);
+      co_return proto_.on_auth_result(Protocol::AuthOutcome::temp_failure);
+    case daemon::LoginOutcome::bad_credentials:
+      event(log::Level::warn, "pop3.auth_failed").kv("login", creds.username).kv("peer_ip", peer_ip_);
+      co_return proto_.on_auth_result(Protocol::AuthOutcome::bad_credentials);
+    case daemon::LoginOutcome::ok: break;
+  }
+  user_id_ = r.user_id;
+  user_ = r.user;
+  co_return proto_.on_auth_result(Protocol::AuthOutcome::ok);
+}
+
+asio::awaitable<Action> Session::load_maildrop() {
+  lease_seconds_ = std::max(10u, ctx_.settings.number("pop3.lease_seconds"));
+  owner_ = lease_owner(ctx_.cfg.server.hostname, sid_);
+  OpenJob job{user_id_, owner_, lease_seconds_};
+  auto r = co_await store::async_run(ctx_.pool, std::move(job), asio::use_awaitable);
+  Protocol::MaildropLoad load;
+  if (!r) {
+    load.kind = Protocol::MaildropLoad::temp_failure;
+    // If the commit happened after all, the lease is ours: give it back at the end.
+    if (r.error().outcome_unknown) lease_ = Lease::uncertain;
+    event(log::Level::warn, "pop3.maildrop_failed").kv("user", user_).kv("error", r.error().message);
+  } else if (r->in_use) {
+    load.kind = Protocol::MaildropLoad::in_use;
+    event(log::Level::info, "pop3.in_use").kv("user", user_);
+  } else {
+    load.kind = Protocol::MaildropLoad::ok;
+    std::uint64_t octets = 0;
+    load.messages.reserve(r->messages.size());
+    for (auto& m : r->messages) {
+      octets += m.size;
+      load.messages.push_back({m.entry_id, m.size, std::move(m.uidl)});
+    }
+    lease_ = Lease::held;
+    renew_at_ = Clock::now() + std::chrono::seconds(std::max(1u, lease_seconds_ / 3));
+    ctx_.stats.pop3_logins++;
+    std::string count = std::to_string(load.messages.size());
+    event(log::Level::info, "pop3.login").kv("user", user_).kv("messages", count).kv("octets", octets);
+    ctx_.stats.emit("pop3.login", {{"user", user_}, {"peer", peer_ip_}, {"messages", count}});
+  }
+  co_return proto_.on_maildrop_loaded(std::move(load));
+}
+
+// RFC 1939 7 (RETR, TOP): the Return-Path line and the stored body, byte-stuffed,
+// chunk by chunk: memory stays bounded by one chunk and the output buffer.
+asio::awaitable<Session::Sent> Session::retrieve(const Action& a) {
+  StartJob job{user_id_, a.message_id};
+  auto r = co_await store::async_run(ctx_.pool, std::move(job), asio::use_awaitable);
+  if (!r || !r->found) {
+    log::Event e = event(log::Level::warn, "pop3.retrieve_failed");
+    e.kv("user", user_).kv("entry", a.message_id);
+    if (!r) e.kv("error", r.error().message);
+    else e.kv("error", "message no longer stored");
+    co_return Sent::unreadable;
+  }
+  queue(a.reply);
+  DotStuffer stuffer(a.top_lines);
+  std::uint64_t sent = 0;
+  auto feed = [&](std::string_view bytes) {
+    std::size_t before = out_.size();
+    stuffer.feed(bytes, out_);
+    sent += out_.size() - before;
+  };
+  feed(smtp::return_path_header(r->envelope_from));
+  feed(r->first_chunk);
+  r->first_chunk = std::string();
+  for (std::uint32_t seq = 1; seq < r->chunk_count && !stuffer.done(); ++seq) {
+    if (out_.size() >= kFlushBytes) co_await flush();
+    co_await renew_if_due();
+    ChunkJob cj{r->message_id, seq};
+    auto chunk = co_await store::async_run(ctx_.pool, std::move(cj), asio::use_awaitable);
+    if (!chunk) {
+      // Part of the response is on its way: nothing more can be said (RFC 1939 has
+      // no way to abort a multi-line response), so the connection ends.
+      event(log::Level::error, "pop3.retrieve_broken").kv("user", user_).kv("entry", a.message_id).kv("error",
+                                                                                                   chunk.error().message);
+      out_.clear();
+      end_reason_ = "retrieve-failed";
+      co_return Sent::broken;
+    }
+    feed(*chunk);
+  }
+  std::size_t before = out_.size();
+  stuffer.finish(out_);
+  sent += out_.size() - before;
+  ctx_.stats.pop3_retrievals++;
+  ctx_.stats.pop3_bytes_sent += sent;
+  event(log::Level::debug, "pop3.retrieve").kv("entry", a.message_id).kv("top", a.top_lines).kv("octets", sent);
+  co_return Sent::ok;
+}
+
+// RFC 1939 6: the UPDATE state, entered only through QUIT.
+asio::awaitable<Action> Session::update(std::vector<std::uint64_t> ids) {
+  if (lease_ != Lease::held) {
+    event(log::Level::warn, "pop3.update_refused").kv("user", user_).kv("reason", "mailbox lock lost");
+    co_return proto_.on_update_done(ids.empty());
+  }
+  std::size_t marked = ids.size();
+  UpdateJob job{user_id_, owner_, std::move(ids)};
+  auto r = co_await store::async_run(ctx_.pool, std::move(job), asio::use_awaitable);
+  if (!r) {
+    event(log::Level::error, "pop3.update_failed").kv("user", user_).kv("error", r.error().message);
+    if (r.error().outcome_unknown) lease_ = Lease::uncertain;
+    co_return proto_.on_update_done(false);
+  }
+  if (r->lease_lost) {
+    lease_ = Lease::none;
+    event(log::Level::warn, "pop3.update_refused").kv("user", user_).kv("reason", "mailbox lock lost");
+    co_return proto_.on_update_done(marked == 0);
+  }
+  lease_ = Lease::none;  // released in the same transaction
+  ctx_.stats.pop3_deletions += r->entries_deleted;
+  event(log::Level::info, "pop3.update")
+      .kv("user", user_)
+      .kv("deleted", r->entries_deleted)
+      .kv("bodies_deleted", r->bodies_deleted);
+  if (r->entries_deleted > 0)
+    ctx_.stats.emit("pop3.deleted", {{"user", user_}, {"messages", std::to_string(r->entries_deleted)}});
+  co_return proto_.on_update_done(true);
+}
+
+}  // namespace
+
+asio::awaitable<void> run_session(tcp::socket sock, bool implicit_tls, std::string sid, daemon::ServerContext& ctx) {
+  // Without a certificate an unused context stands in; STLS is then not offered.
+  static asio::ssl::context no_tls(asio::ssl::context::tls_server);
+  auto session = std::make_unique<Session>(std::move(sock), implicit_tls, std::move(sid), ctx,
+                                           ctx.tls ? *ctx.tls : no_tls);
+  Session* raw = session.get();
+  auto on_shutdown = [raw] { raw->request_shutdown(); };
+  net::Registration reg(ctx.sessions, ctx.sessions.add(raw->stream().socket().get_executor(), on_shutdown));
+  ctx.stats.connections_total++;
+  ctx.stats.connections_open++;
+  co_await session->run();
+  ctx.stats.connections_open--;
+}
+
+}  // namespace shicks::pop3
