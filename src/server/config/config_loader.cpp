@@ -170,7 +170,7 @@ std::map<std::string, std::vector<KeyDef>> schema(Config& c) {
   s["pop3"] = {
       {"listen", list_into(c.pop3.listen, listen_what, "127.0.0.1:110")},
       {"pop3s_listen", list_into(c.pop3.pop3s_listen, listen_what, "127.0.0.1:995")},
-      {"autologout_seconds", uint_into(c.pop3.autologout_seconds, 5, 86400)},
+      {"autologout_seconds", uint_into(c.pop3.autologout_seconds, 1, 86400)},
       {"max_line_bytes", uint_into(c.pop3.max_line_bytes, 256, 1u << 20)},
       {"max_errors", uint_into(c.pop3.max_errors, 1, 1000)},
       {"max_connections_per_ip", uint_into(c.pop3.max_connections_per_ip, 1, 100000)},

@@ -1,0 +1,156 @@
+// What the POP3 session asks of the database, against a real MariaDB: the maildrop
+// lease, the snapshot, chunked retrieval and the UPDATE-state deletions.
+#include <catch2/catch.hpp>
+
+#include "db/db_fixture.hpp"
+#include "server/store/mail_store.hpp"
+#include "server/store/migrations.hpp"
+#include "server/store/pop3_store.hpp"
+
+using namespace shicks;
+using namespace shicks::store;
+using shicks::testing::ScratchDatabase;
+
+namespace {
+constexpr Sql kAddUser{
+    "INSERT INTO users (name, password_hash, enabled, created_at) VALUES (?, 'x', 1, UTC_TIMESTAMP(6))"};
+constexpr Sql kExpireLeases{"UPDATE mailbox_leases SET expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND"};
+constexpr Sql kLease{"SELECT owner FROM mailbox_leases WHERE user_id = ?"};
+constexpr Sql kMessageCount{"SELECT COUNT(*), (SELECT COUNT(*) FROM message_chunks) FROM messages"};
+constexpr Sql kEntryCount{"SELECT COUNT(*) FROM mailbox_entries WHERE user_id = ?"};
+
+struct Drop {
+  ScratchDatabase db;
+  Connection c{db.options()};
+  Drop() { migrate(c, embedded_migrations()); }
+
+  std::uint64_t user(const std::string& name) {
+    c.exec(kAddUser, {name});
+    return c.last_insert_id();
+  }
+  std::uint64_t deliver_to(std::vector<std::uint64_t> users, std::string body, std::vector<std::string> relay = {}) {
+    Delivery d;
+    d.envelope_from = "sender@example.net";
+    d.local_users = std::move(users);
+    d.relay_recipients = std::move(relay);
+    d.message = std::move(body);
+    return deliver(c, d).message_id;
+  }
+  std::uint64_t count(const Sql& q, std::initializer_list<Param> p = {}, std::size_t col = 0) {
+    return c.query_one(q, p)->u64(col);
+  }
+};
+
+std::string retrieve_all(Connection& c, std::uint64_t user, std::uint64_t entry) {
+  auto s = read_message_start(c, user, entry);
+  REQUIRE(s.found);
+  std::string out = s.first_chunk;
+  for (std::uint32_t seq = 1; seq < s.chunk_count; ++seq) out += read_message_chunk(c, s.message_id, seq);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("maildrop lease: exclusive, renewable, released, replaced when expired", "[db]") {
+  Drop d;
+  auto alice = d.user("alice"), bob = d.user("bob");
+  d.deliver_to({alice}, "Subject: a\r\n\r\nx\r\n");
+
+  auto first = open_maildrop(d.c, alice, "one", 600);
+  CHECK_FALSE(first.in_use);
+  CHECK(first.messages.size() == 1);
+  CHECK(open_maildrop(d.c, alice, "two", 600).in_use);
+  CHECK_FALSE(open_maildrop(d.c, bob, "two", 600).in_use);  // another user's maildrop is free
+
+  CHECK(renew_lease(d.c, alice, "one", 600));
+  CHECK_FALSE(renew_lease(d.c, alice, "two", 600));
+  release_lease(d.c, alice, "two");  // not the owner: no effect
+  CHECK(d.c.query_one(kLease, {alice})->str(0) == "one");
+  release_lease(d.c, alice, "one");
+  CHECK_FALSE(d.c.query_one(kLease, {alice}));
+  CHECK_FALSE(open_maildrop(d.c, alice, "two", 600).in_use);
+
+  // A lease nobody renews (its daemon died) is taken over once it has expired.
+  d.c.exec(kExpireLeases);
+  CHECK_FALSE(renew_lease(d.c, alice, "three", 600));
+  auto taken = open_maildrop(d.c, alice, "three", 600);
+  CHECK_FALSE(taken.in_use);
+  CHECK(d.c.query_one(kLease, {alice})->str(0) == "three");
+  CHECK_FALSE(renew_lease(d.c, alice, "two", 600));  // the old owner has lost it
+}
+
+TEST_CASE("maildrop snapshot: sizes include Return-Path, UIDLs unique, order of arrival", "[db]") {
+  Drop d;
+  auto alice = d.user("alice");
+  std::string b1 = "Subject: one\r\n\r\n1\r\n", b2 = "Subject: two\r\n\r\n22\r\n";
+  d.deliver_to({alice}, b1);
+  d.deliver_to({alice}, b2);
+  auto m = open_maildrop(d.c, alice, "o", 600);
+  REQUIRE(m.messages.size() == 2);
+  CHECK(m.messages[0].entry_id < m.messages[1].entry_id);
+  CHECK(m.messages[0].size == mailbox_size("sender@example.net", b1.size()));
+  CHECK(m.messages[1].size == mailbox_size("sender@example.net", b2.size()));
+  CHECK(m.messages[0].uidl != m.messages[1].uidl);
+  CHECK(retrieve_all(d.c, alice, m.messages[1].entry_id) == b2);
+}
+
+TEST_CASE("retrieval reads a multi-chunk body in order and only the user's own entries", "[db]") {
+  Drop d;
+  auto alice = d.user("alice"), bob = d.user("bob");
+  std::string big = "Subject: big\r\n\r\n";
+  while (big.size() < 3 * kChunkBytes + 12345) big += "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrst\r\n";
+  d.deliver_to({alice}, big);
+  auto m = open_maildrop(d.c, alice, "o", 600);
+  REQUIRE(m.messages.size() == 1);
+  auto s = read_message_start(d.c, alice, m.messages[0].entry_id);
+  CHECK(s.chunk_count == 4);
+  CHECK(s.first_chunk.size() == kChunkBytes);
+  CHECK(retrieve_all(d.c, alice, m.messages[0].entry_id) == big);
+  CHECK_FALSE(read_message_start(d.c, bob, m.messages[0].entry_id).found);
+  CHECK_THROWS_AS(read_message_chunk(d.c, s.message_id, 99), DbError);
+}
+
+TEST_CASE("QUIT deletions: entries go, bodies go with their last reference, lease released", "[db]") {
+  Drop d;
+  auto alice = d.user("alice"), bob = d.user("bob");
+  auto own = d.deliver_to({alice}, "Subject: own\r\n\r\n1\r\n");
+  d.deliver_to({alice, bob}, "Subject: shared\r\n\r\n2\r\n");
+  d.deliver_to({alice}, "Subject: relayed too\r\n\r\n3\r\n", {"far@example.com"});
+  d.deliver_to({alice}, "Subject: kept\r\n\r\n4\r\n");
+  (void)own;
+  auto m = open_maildrop(d.c, alice, "o", 600);
+  REQUIRE(m.messages.size() == 4);
+  std::vector<std::uint64_t> ids{m.messages[0].entry_id, m.messages[1].entry_id, m.messages[2].entry_id};
+
+  auto r = commit_deletions(d.c, alice, "o", ids);
+  CHECK_FALSE(r.lease_lost);
+  CHECK(r.entries_deleted == 3);
+  CHECK(r.bodies_deleted == 1);  // "shared" is still bob's, "relayed too" still queued
+  CHECK(d.count(kEntryCount, {alice}) == 1);
+  CHECK(d.count(kEntryCount, {bob}) == 1);
+  CHECK(d.count(kMessageCount) == 3);
+  CHECK(d.count(kMessageCount, {}, 1) == 3);
+  CHECK_FALSE(d.c.query_one(kLease, {alice}));
+
+  // Bob deletes the shared one: now its body goes too.
+  auto mb = open_maildrop(d.c, bob, "b", 600);
+  REQUIRE(mb.messages.size() == 1);
+  std::vector<std::uint64_t> bob_ids{mb.messages[0].entry_id};
+  CHECK(commit_deletions(d.c, bob, "b", bob_ids).bodies_deleted == 1);
+  CHECK(d.count(kMessageCount) == 2);
+}
+
+TEST_CASE("QUIT deletions change nothing when the lease was lost", "[db]") {
+  Drop d;
+  auto alice = d.user("alice");
+  d.deliver_to({alice}, "Subject: a\r\n\r\n1\r\n");
+  auto m = open_maildrop(d.c, alice, "old", 600);
+  d.c.exec(kExpireLeases);
+  CHECK_FALSE(open_maildrop(d.c, alice, "new", 600).in_use);
+  std::vector<std::uint64_t> ids{m.messages[0].entry_id};
+  auto r = commit_deletions(d.c, alice, "old", ids);
+  CHECK(r.lease_lost);
+  CHECK(r.entries_deleted == 0);
+  CHECK(d.count(kEntryCount, {alice}) == 1);
+  CHECK(d.c.query_one(kLease, {alice})->str(0) == "new");
+  CHECK_FALSE(open_maildrop(d.c, d.user("bob"), "z", 600).in_use);  // the connection is usable: no transaction left open
+}
