@@ -139,8 +139,10 @@ constexpr FoldRange kFoldRanges[] = {
     {0x2126, 0x2126, -7517, false},
     {0x212A, 0x212A, -8383, false},
     {0x212B, 0x212B, -8262, false},
-    // Fullwidth ASCII -> ASCII, capitals to lower case (not case folding: spam uses them)
-    {0xFF01, 0xFF20, -0xFEE0, false},
+    // Fullwidth ASCII -> ASCII, capitals to lower case (not case folding: spam uses
+    // them); not the fullwidth asterisk, so only "*" itself is a wildcard in a keyword.
+    {0xFF01, 0xFF09, -0xFEE0, false},
+    {0xFF0B, 0xFF20, -0xFEE0, false},
     {0xFF21, 0xFF3A, -0xFEE0 + 32, false},
     {0xFF3B, 0xFF5E, -0xFEE0, false},
 };

@@ -7,7 +7,8 @@
 //     Additional, Greek (final sigma and the symbol variants fold to the plain
 //     letters), Cyrillic and Cyrillic Supplement, Armenian, and the Kelvin, Ohm and
 //     Angstrom signs; U+0130 (I with dot) folds to "i";
-//   - fullwidth ASCII forms (U+FF01-U+FF5E) fold to ASCII (spam uses them to evade);
+//   - fullwidth ASCII forms (U+FF01-U+FF5E) fold to ASCII (spam uses them to evade),
+//     except the fullwidth asterisk;
 //   - invisible format characters (soft hyphen, zero-width space/joiners, word joiner,
 //     BOM) are removed, so "vi<ZWSP>agra" reads "viagra" as it looks;
 //   - every run of whitespace (and control characters) becomes one space; leading

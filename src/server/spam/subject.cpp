@@ -248,30 +248,28 @@ class Iconv {
   // U+FFFD, one per byte skipped.
   std::string convert(std::string_view in) {
     std::string out;
-    iconv(cd_, nullptr, nullptr, nullptr, nullptr);  // initial shift state
-    char* src = const_cast<char*>(in.data());        // iconv's signature; not written
-    std::size_t src_left = in.size();
     std::array<char, 1024> buf;
-    for (;;) {
+    const auto take = [&](char* dst) { out.append(buf.data(), dst - buf.data()); };
+    iconv(cd_, nullptr, nullptr, nullptr, nullptr);  // the initial shift state
+    char* src = const_cast<char*>(in.data());        // iconv's signature; never written
+    std::size_t src_left = in.size();
+    while (src_left > 0) {
       char* dst = buf.data();
       std::size_t dst_left = buf.size();
-      const std::size_t rc = src_left > 0 ? iconv(cd_, &src, &src_left, &dst, &dst_left)
-                                          : iconv(cd_, nullptr, nullptr, &dst, &dst_left);  // flush the shift state
+      const std::size_t rc = iconv(cd_, &src, &src_left, &dst, &dst_left);
       const int err = errno;
-      out.append(buf.data(), buf.size() - dst_left);
-      if (rc != static_cast<std::size_t>(-1)) {
-        if (src_left == 0) return out;
-        continue;
-      }
-      if (err == E2BIG) continue;
+      take(dst);
+      if (rc != static_cast<std::size_t>(-1) || err == E2BIG) continue;
       append_utf8(out, kReplacementChar);
-      if (err == EILSEQ && src_left > 0) {
-        ++src;
-        --src_left;
-        continue;
-      }
-      return out;  // EINVAL: an incomplete sequence at the end
+      if (err != EILSEQ) break;  // EINVAL: an incomplete sequence at the end
+      ++src;
+      --src_left;
     }
+    char* dst = buf.data();
+    std::size_t dst_left = buf.size();
+    iconv(cd_, nullptr, nullptr, &dst, &dst_left);  // back to the initial state
+    take(dst);
+    return out;
   }
 
  private:
@@ -395,9 +393,10 @@ class Run {
     }
   }
 
-  // RFC 2047 4.1 (RFC 4648 4), leniently: "=" ends a quantum wherever it is, a
-  // quantum left open at the end of a word continues in the next word of the run,
-  // and one left open at the end of the run yields the whole bytes it holds.
+  // RFC 2047 4.1 (RFC 4648 4), leniently (common/base64 is strict, as SASL wants):
+  // "=" ends a quantum wherever it is, a quantum left open at the end of a word
+  // continues in the next word of the run, and one left open at the end of the run
+  // yields the whole bytes it holds.
   void add_base64(char c) {
     if (c == '=') {
       flush_base64_quantum();

@@ -8,13 +8,14 @@
 namespace shicks::spam {
 
 inline constexpr char32_t kReplacementChar = 0xFFFD;
+inline constexpr char32_t kInvalidCodePoint = 0xFFFFFFFF;
 
 // Decodes the code point that starts at s[pos]. On success returns it and sets `len`
 // to its length in bytes (1-4); on an invalid or truncated sequence returns
 // kInvalidCodePoint and sets `len` to 1 (the caller decides what the byte means).
-inline constexpr char32_t kInvalidCodePoint = 0xFFFFFFFF;
 char32_t decode_utf8(std::string_view s, std::size_t pos, std::size_t& len);
 
+// Appends cp as UTF-8; a surrogate or a value above U+10FFFF appends U+FFFD.
 void append_utf8(std::string& out, char32_t cp);
 
 bool is_valid_utf8(std::string_view s);

@@ -46,10 +46,9 @@ std::vector<std::string> generated_keywords(std::size_t n, std::mt19937& rng) {
   return out;
 }
 
-// Whether folded `keyword` (no wildcards) occurs in folded `text` on word boundaries,
+// Whether keyword `k` (no wildcards) occurs in `t` on word boundaries, both folded,
 // by brute force: the reference for the automaton.
-bool naive_match(const std::string& keyword, const std::string& subject) {
-  const std::string k = fold(keyword), t = fold(subject);
+bool naive_match(const std::string& k, const std::string& t) {
   const auto word_at = [&](const std::string& s, std::size_t pos) {
     std::size_t len = 0;
     return pos < s.size() && is_word_code_point(decode_utf8(s, pos, len));
@@ -68,7 +67,7 @@ bool naive_match(const std::string& keyword, const std::string& subject) {
 
 }  // namespace
 
-TEST_CASE("fold lowercases, collapses whitespace, drops invisible characters", "[spam][matcher]") {
+TEST_CASE("spam: fold lowercases, collapses whitespace, drops invisible characters", "[spam][matcher]") {
   struct Case {
     std::string in, out;
   };
@@ -101,7 +100,7 @@ TEST_CASE("fold lowercases, collapses whitespace, drops invisible characters", "
   }
 }
 
-TEST_CASE("fold_code_point and is_word_code_point", "[spam][matcher]") {
+TEST_CASE("spam: fold_code_point and is_word_code_point", "[spam][matcher]") {
   CHECK(fold_code_point(U'A') == U'a');
   CHECK(fold_code_point(U'z') == U'z');
   CHECK(fold_code_point(0x0100) == 0x0101);
@@ -127,7 +126,7 @@ TEST_CASE("fold_code_point and is_word_code_point", "[spam][matcher]") {
     CHECK_FALSE(is_word_code_point(cp));
 }
 
-TEST_CASE("keyword_error rejects unusable keywords", "[spam][matcher]") {
+TEST_CASE("spam: keyword_error rejects unusable keywords", "[spam][matcher]") {
   struct Case {
     std::string keyword;
     bool ok;
@@ -161,7 +160,7 @@ TEST_CASE("keyword_error rejects unusable keywords", "[spam][matcher]") {
   }
 }
 
-TEST_CASE("Matcher matches keywords on word boundaries", "[spam][matcher]") {
+TEST_CASE("spam: Matcher matches keywords on word boundaries", "[spam][matcher]") {
   struct Case {
     std::vector<std::string> keywords;
     std::string subject;
@@ -237,6 +236,8 @@ TEST_CASE("Matcher matches keywords on word boundaries", "[spam][matcher]") {
       {{"free m*ney"}, "free mooney", "free m*ney"},
       {{"free m*ney"}, "free m ney", "(none)"},
       {{"v**agra"}, "viagra", "v**agra"},
+      {{"v\xEF\xBC\x8A" "agra"}, "V\xEF\xBC\x8A" "AGRA", "v\xEF\xBC\x8A" "agra"},  // a fullwidth "*" is no wildcard
+      {{"v\xEF\xBC\x8A" "agra"}, "viagra", "(none)"},
       {{"\xD0\xB2*\xD0\xB3\xD1\x80\xD0\xB0"}, "\xD0\x92\xD0\x98\xD0\x90\xD0\x93\xD0\xA0\xD0\x90",
        "\xD0\xB2*\xD0\xB3\xD1\x80\xD0\xB0"},
       // The inner wildcards match at most kMaxWildcardChars characters together.
@@ -262,7 +263,7 @@ TEST_CASE("Matcher matches keywords on word boundaries", "[spam][matcher]") {
   }
 }
 
-TEST_CASE("Matcher reports the keyword's index and leaves invalid keywords out", "[spam][matcher]") {
+TEST_CASE("spam: Matcher reports the keyword's index and leaves invalid keywords out", "[spam][matcher]") {
   const std::vector<std::string> keywords = {"", "viagra", "*", "free money", std::string(300, 'x'), "cash"};
   const auto m = std::make_shared<const Matcher>(keywords);
   CHECK(m->size() == 3);
@@ -277,14 +278,17 @@ TEST_CASE("Matcher reports the keyword's index and leaves invalid keywords out",
   CHECK_FALSE(m->match("nothing here"));
 }
 
-TEST_CASE("Matcher with thousands of keywords agrees with a brute-force search", "[spam][matcher]") {
+TEST_CASE("spam: Matcher with thousands of keywords agrees with a brute-force search", "[spam][matcher]") {
   std::mt19937 rng(7);
   const auto keywords = generated_keywords(3000, rng);
   const Matcher m(keywords);
   REQUIRE(m.size() == keywords.size());
-  std::vector<std::string> plain;
+  std::vector<std::string> plain, plain_folded;
   for (const auto& k : keywords)
-    if (k.find('*') == std::string::npos) plain.push_back(k);
+    if (k.find('*') == std::string::npos) {
+      plain.push_back(k);
+      plain_folded.push_back(fold(k));
+    }
   const Matcher plain_matcher(plain);
 
   std::uniform_int_distribution<std::size_t> pick(0, keywords.size() - 1), cut(0, 3);
@@ -303,9 +307,10 @@ TEST_CASE("Matcher with thousands of keywords agrees with a brute-force search",
       subject += k + kFiller[filler(rng)];
     }
     const std::string decoded = decode_subject(subject);  // makes it UTF-8 as the filter sees it
+    const std::string folded = fold(decoded);
     bool expected = false;
-    for (const auto& k : plain)
-      if (naive_match(k, decoded)) {
+    for (const auto& k : plain_folded)
+      if (naive_match(k, folded)) {
         expected = true;
         break;
       }
@@ -314,7 +319,7 @@ TEST_CASE("Matcher with thousands of keywords agrees with a brute-force search",
     CHECK(bool(hit) == expected);
     if (hit) {
       ++hits;
-      CHECK(naive_match(hit->keyword, decoded));
+      CHECK(naive_match(fold(hit->keyword), folded));
     }
     // The full matcher (with wildcards) finds at least what the plain one finds.
     if (expected) CHECK(m.match(decoded));
@@ -322,7 +327,7 @@ TEST_CASE("Matcher with thousands of keywords agrees with a brute-force search",
   CHECK(hits > 100);
 }
 
-TEST_CASE("Matcher benchmark: one subject against 5,000 keywords", "[.bench]") {
+TEST_CASE("spam: Matcher benchmark: one subject against 5,000 keywords", "[.bench]") {
   std::mt19937 rng(42);
   const auto keywords = generated_keywords(5000, rng);
   const auto build_start = std::chrono::steady_clock::now();

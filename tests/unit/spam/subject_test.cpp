@@ -27,7 +27,7 @@ std::string show(const std::optional<std::string>& s) { return s ? "\"" + *s + "
 
 }  // namespace
 
-TEST_CASE("SubjectScanner finds the first Subject field, folds kept", "[spam][subject]") {
+TEST_CASE("spam: SubjectScanner finds the first Subject field, folds kept", "[spam][subject]") {
   struct Case {
     std::string header;
     std::optional<std::string> raw;
@@ -71,7 +71,7 @@ TEST_CASE("SubjectScanner finds the first Subject field, folds kept", "[spam][su
   }
 }
 
-TEST_CASE("SubjectScanner is done at the end of the header or of the field", "[spam][subject]") {
+TEST_CASE("spam: SubjectScanner is done at the end of the header or of the field", "[spam][subject]") {
   SubjectScanner a;
   a.feed("From: x\r\nSubject: s\r\n");
   CHECK_FALSE(a.done());  // a continuation line may follow
@@ -95,7 +95,7 @@ TEST_CASE("SubjectScanner is done at the end of the header or of the field", "[s
   CHECK(*c.raw_subject() == " s");
 }
 
-TEST_CASE("SubjectScanner keeps at most kMaxRawSubjectBytes", "[spam][subject]") {
+TEST_CASE("spam: SubjectScanner keeps at most kMaxRawSubjectBytes", "[spam][subject]") {
   const std::string body(kMaxRawSubjectBytes + 100, 'x');
   SubjectScanner s;
   s.feed("Subject:" + body + "\r\n continued\r\n\r\n");
@@ -109,7 +109,7 @@ TEST_CASE("SubjectScanner keeps at most kMaxRawSubjectBytes", "[spam][subject]")
   CHECK_FALSE(t.truncated());
 }
 
-TEST_CASE("decode_subject unfolds and decodes RFC 2047 encoded-words", "[spam][subject]") {
+TEST_CASE("spam: decode_subject unfolds and decodes RFC 2047 encoded-words", "[spam][subject]") {
   struct Case {
     std::string raw;
     std::string decoded;
@@ -188,6 +188,10 @@ TEST_CASE("decode_subject unfolds and decodes RFC 2047 encoded-words", "[spam][s
        "\xCE\x93\xCE\xB5\xCE\xB9\xCE\xB1 \xCF\x83\xCE\xBF\xCF\x85"},
       {"=?ISO-2022-JP?B?GyRCJUYlOSVIGyhC?=", "\xE3\x83\x86\xE3\x82\xB9\xE3\x83\x88"},
       {"=?utf-16be?B?AEcAcgD8AN8AZQ==?=", "Gr\xC3\xBC\xC3\x9F" "e"},
+      {"=?gb2312?B?xOO6ww==?=", "\xE4\xBD\xA0\xE5\xA5\xBD"},
+      {"=?UTF-7?Q?Hi_+BDIEOAQwBDMEQAQw-?=", "Hi \xD0\xB2\xD0\xB8\xD0\xB0\xD0\xB3\xD1\x80\xD0\xB0"},
+      {"=?shift_jis?Q?a=80b?=", "a\xEF\xBF\xBD" "b"},  // a byte iconv cannot convert: U+FFFD
+      {"=?utf-16le?B?QQBC?=", "A\xEF\xBF\xBD"},         // an incomplete character at the end
       // Raw 8-bit text: UTF-8 where valid, other bytes as Windows-1252.
       {"Caf\xC3\xA9", "Caf\xC3\xA9"},
       {"Caf\xE9", "Caf\xC3\xA9"},
@@ -206,7 +210,7 @@ TEST_CASE("decode_subject unfolds and decodes RFC 2047 encoded-words", "[spam][s
   }
 }
 
-TEST_CASE("extract_subject reads a header as a person would", "[spam][subject]") {
+TEST_CASE("spam: extract_subject reads a header as a person would", "[spam][subject]") {
   const std::string header =
       "Received: from x by y\r\n"
       "From: =?utf-8?Q?Spam_Sender?= <s@example.com>\r\n"
@@ -222,7 +226,7 @@ TEST_CASE("extract_subject reads a header as a person would", "[spam][subject]")
   CHECK_FALSE(extract_subject("From: x\r\n\r\n"));
 }
 
-TEST_CASE("decode_subject survives every prefix of tricky input", "[spam][subject]") {
+TEST_CASE("spam: decode_subject survives every prefix of tricky input", "[spam][subject]") {
   const std::string inputs[] = {
       "=?utf-8?B?0LLQ?=\r\n =?utf-8?B?uNCw0LPRgNCw?= tail",
       "=?ISO-2022-JP?B?GyRCJUYlOSVIGyhC?= =?koi8-r?Q?=D7=C9?=",
