@@ -333,9 +333,13 @@ void Matcher::build_automaton(const std::vector<std::string>& anchors) {
     std::vector<std::uint32_t> patterns;
   };
   std::vector<TrieNode> trie(1);
-  const auto child = [&trie](std::uint32_t node, std::uint8_t byte) -> std::uint32_t {
-    const auto& ch = trie[node].children;
-    auto it = std::lower_bound(ch.begin(), ch.end(), byte, [](const auto& e, std::uint8_t b) { return e.first < b; });
+  const auto slot = [](auto& children, std::uint8_t byte) {
+    return std::lower_bound(children.begin(), children.end(), byte,
+                            [](const auto& e, std::uint8_t b) { return e.first < b; });
+  };
+  const auto child = [&](std::uint32_t node, std::uint8_t byte) -> std::uint32_t {
+    auto& ch = trie[node].children;
+    auto it = slot(ch, byte);
     return it != ch.end() && it->first == byte ? it->second : 0;
   };
   for (std::uint32_t p = 0; p < anchors.size(); ++p) {
@@ -346,8 +350,7 @@ void Matcher::build_automaton(const std::vector<std::string>& anchors) {
       if (next == 0) {
         next = static_cast<std::uint32_t>(trie.size());
         auto& ch = trie[node].children;
-        auto it = std::lower_bound(ch.begin(), ch.end(), byte, [](const auto& e, std::uint8_t b) { return e.first < b; });
-        ch.insert(it, {byte, next});
+        ch.insert(slot(ch, byte), {byte, next});
         trie.emplace_back();  // invalidates `ch`, not needed after this
       }
       node = next;

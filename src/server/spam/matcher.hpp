@@ -19,7 +19,8 @@
 //     character must not touch another word character in the subject ("sex" does not
 //     hit "Essex" or "sexy", "viagra" hits "VIAGRA!!"). Word characters are letters,
 //     digits and combining marks; everything else (whitespace, punctuation, symbols,
-//     emoji) separates words. Han, kana, Thai, Lao, Myanmar and Khmer characters are
+//     emoji, "_") separates words. Outside ASCII, Latin-1, Greek and Cyrillic this is
+//     decided by block (punctuation and symbol blocks separate), not per character. Han, kana, Thai, Lao, Myanmar and Khmer characters are
 //     words of their own (these scripts do not separate words by spaces), so a keyword
 //     in them matches anywhere.
 //   - A phrase ("free money") matches with any run of whitespace between its words.
@@ -28,7 +29,8 @@
 //     "v1agra" and "vagra", not "v agra". A "*" at the start or end of a keyword lets
 //     that end match inside a longer word ("viag*" hits "viagra"). The "*"s inside a
 //     keyword match at most kMaxWildcardChars characters together, which bounds the
-//     work a subject can cause. A "*" must touch a word character; "**" is one "*";
+//     work a subject can cause (each hit of a wildcard keyword's first part checks at
+//     most that many characters beyond its fixed text). A "*" must touch a word character; "**" is one "*";
 //     there is no way to match a literal "*".
 //
 // The Matcher is built once from the whole list and is immutable afterwards: share it

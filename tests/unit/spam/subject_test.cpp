@@ -222,7 +222,8 @@ TEST_CASE("spam: extract_subject reads a header as a person would", "[spam][subj
       "Subject: not this one\r\n";
   const auto subject = extract_subject(header);
   REQUIRE(subject);
-  CHECK(*subject == "\xD0\x9A\xD1\x83\xD0\xBF\xD0\xB8\xD1\x82\xD1\x8C \xD0\x92\xD0\x98\xD0\x90\xD0\x93\xD0\xA0\xD0\x90 now!");
+  CHECK(*subject ==
+        "\xD0\x9A\xD1\x83\xD0\xBF\xD0\xB8\xD1\x82\xD1\x8C \xD0\x92\xD0\x98\xD0\x90\xD0\x93\xD0\xA0\xD0\x90 now!");
   CHECK_FALSE(extract_subject("From: x\r\n\r\n"));
 }
 
