@@ -84,7 +84,7 @@ void print_user(const json& u) {
       {"enabled", flag(u, "enabled") ? "yes" : "no"},
       {"created", when(text(u, "created_at", "")) + " UTC"},
       {"last login", u.value("last_login_at", json()).is_null() ? "never" : when(text(u, "last_login_at")) + " UTC"},
-      {"mailbox", plural(number(u, "messages"), "message", "messages") + ", " + size(number(u, "mailbox_bytes"))},
+      {"mailbox", plural(number(u, "messages"), "message", "messages") + ", " + human_size(number(u, "mailbox_bytes"))},
   };
   const json list = u.value("addresses", json::array());
   if (list.empty()) kv.emplace_back("addresses", "none");
@@ -110,7 +110,7 @@ void print_users(const json& r) {
            {"LAST LOGIN (UTC)"}});
   for (const auto& u : users)
     t.add({text(u, "name"), flag(u, "enabled") ? "yes" : "no", std::to_string(number(u, "address_count")),
-           std::to_string(number(u, "messages")), size(number(u, "mailbox_bytes")),
+           std::to_string(number(u, "messages")), human_size(number(u, "mailbox_bytes")),
            u.value("last_login_at", json()).is_null() ? "never" : when(text(u, "last_login_at"))});
   out(t.render());
 }
@@ -139,11 +139,11 @@ void print_mailbox(const json& r) {
     std::string from = text(m, "from", "");
     if (from.empty()) from = text(m, "envelope_from", "");
     if (from.empty()) from = "<>";
-    t.add({std::to_string(number(m, "id")), size(number(m, "size")), when(text(m, "received_at", "")), from,
+    t.add({std::to_string(number(m, "id")), human_size(number(m, "size")), when(text(m, "received_at", "")), from,
            text(m, "subject", ""), flag(m, "spam") ? "yes" : ""});
   }
   out(t.render());
-  out(plural(list.size(), "message", "messages") + ", " + size(number(r, "total_bytes")) + "\n");
+  out(plural(list.size(), "message", "messages") + ", " + human_size(number(r, "total_bytes")) + "\n");
 }
 
 void print_relay(const json& r) {
@@ -179,7 +179,7 @@ std::vector<std::pair<std::string, std::string>> queue_fields(const json& q) {
   return {{"id", std::to_string(number(q, "id"))},
           {"recipient", text(q, "recipient")},
           {"sender", text(q, "sender", "") == "" ? "<>" : text(q, "sender")},
-          {"message", std::to_string(number(q, "message_id")) + ", " + size(number(q, "size"))},
+          {"message", std::to_string(number(q, "message_id")) + ", " + human_size(number(q, "size"))},
           {"from", text(q, "from", "")},
           {"subject", text(q, "subject", "")},
           {"queued", when(text(q, "created_at", "")) + " UTC"},
@@ -205,7 +205,7 @@ void print_queue(const json& r) {
   for (const auto& q : list) {
     std::string sender = text(q, "sender", "");
     t.add({std::to_string(number(q, "id")), text(q, "recipient"), sender.empty() ? "<>" : sender,
-           size(number(q, "size")), std::to_string(number(q, "attempts")), when(text(q, "next_attempt_at", "")),
+           human_size(number(q, "size")), std::to_string(number(q, "attempts")), when(text(q, "next_attempt_at", "")),
            text(q, "last_error", "")});
   }
   out(t.render());
@@ -378,7 +378,7 @@ Commands::Commands(CLI::App& app) : o_(std::make_unique<Options>()) {
     s->add_option("NAME", o.name, "the user")->required();
     add(s, "mailbox.purge", [&o]() -> Args { return json{{"user", o.name}}; }, [](const json& r) {
       out(printable("purged " + plural(number(r, "messages_removed"), "message", "messages") + " (" +
-                    size(number(r, "bytes_removed")) + ") from the mailbox of " + text(r, "user")) +
+                    human_size(number(r, "bytes_removed")) + ") from the mailbox of " + text(r, "user")) +
           "\n");
     });
   }

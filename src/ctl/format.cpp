@@ -49,7 +49,7 @@ std::size_t display_width(std::string_view s) {
   return n;
 }
 
-std::string truncate(std::string_view s, std::size_t width) {
+std::string shorten(std::string_view s, std::size_t width) {
   if (display_width(s) <= width) return std::string(s);
   if (width <= 3) return std::string(width, '.');
   std::string out;
@@ -70,7 +70,7 @@ void Table::add(std::vector<std::string> row) {
   row.resize(columns_.size());
   for (std::size_t i = 0; i < row.size(); ++i) {
     row[i] = printable(row[i]);
-    if (columns_[i].max_width) row[i] = truncate(row[i], columns_[i].max_width);
+    if (columns_[i].max_width) row[i] = shorten(row[i], columns_[i].max_width);
   }
   rows_.push_back(std::move(row));
 }
@@ -137,7 +137,7 @@ std::string when(std::string_view iso) {
   return out;
 }
 
-std::string size(std::uint64_t bytes) { return human_bytes(bytes); }
+std::string human_size(std::uint64_t bytes) { return human_bytes(bytes); }
 
 std::string duration(std::uint64_t s) {
   std::string out;

@@ -16,7 +16,7 @@ std::string printable(std::string_view s);
 // Width on a terminal, counted in code points (good enough for the text we print).
 std::size_t display_width(std::string_view s);
 // At most `width` columns; a cut ends in "...".
-std::string truncate(std::string_view s, std::size_t width);
+std::string shorten(std::string_view s, std::size_t width);
 
 class Table {
  public:
@@ -53,7 +53,7 @@ std::string strip_line_end(std::string s);
 // "2026-11-24T06:10:00Z" -> "2026-11-24 06:10:00"; "" and null-ish stay "-".
 std::string when(std::string_view iso);
 // "12.3 KiB"
-std::string size(std::uint64_t bytes);
+std::string human_size(std::uint64_t bytes);
 // "3d 4h 5m 6s"
 std::string duration(std::uint64_t seconds);
 
