@@ -293,8 +293,9 @@ Action relay_show(const Args&, CommandContext&) {
   return {[](store::Connection& c) -> Result { return relay_json(admin::list_settings(c, "relay.")); }, {}};
 }
 
-void tell_cache(CommandContext& ctx, const std::string& name, const std::string& value) {
-  if (ctx.settings) ctx.settings->set_local(name, value);
+// Jobs hold the SettingsCache (it outlives the DB pool), not the CommandContext.
+void tell_cache(SettingsCache* cache, const std::string& name, const std::string& value) {
+  if (cache) cache->set_local(name, value);
 }
 
 Action relay_set(const Args& a, CommandContext& ctx) {
@@ -309,28 +310,28 @@ Action relay_set(const Args& a, CommandContext& ctx) {
   if (u.tls) what.emplace_back("tls", *u.tls);
   if (u.username) what.emplace_back("username", *u.username);
   if (u.password) what.emplace_back("password", "(new)");
-  CommandContext* cx = &ctx;
-  return {[u = std::move(u), cx](store::Connection& c) -> Result {
+  SettingsCache* cache = ctx.settings;
+  return {[u = std::move(u), cache](store::Connection& c) -> Result {
             auto r = admin::set_relay(c, u);
             if (!r) return unexpected(r.error());
             // The cache needs the real password (the answer never carries it).
-            tell_cache(*cx, "relay.host", u.host);
-            if (u.port) tell_cache(*cx, "relay.port", *u.port);
-            if (u.tls) tell_cache(*cx, "relay.tls", *u.tls);
-            if (u.username) tell_cache(*cx, "relay.username", *u.username);
-            if (u.password) tell_cache(*cx, "relay.password", *u.password);
-            else if (u.username && u.username->empty()) tell_cache(*cx, "relay.password", "");
+            tell_cache(cache, "relay.host", u.host);
+            if (u.port) tell_cache(cache, "relay.port", *u.port);
+            if (u.tls) tell_cache(cache, "relay.tls", *u.tls);
+            if (u.username) tell_cache(cache, "relay.username", *u.username);
+            if (u.password) tell_cache(cache, "relay.password", *u.password);
+            else if (u.username && u.username->empty()) tell_cache(cache, "relay.password", "");
             return relay_json(*r);
           },
           std::move(what)};
 }
 
 Action relay_clear(const Args&, CommandContext& ctx) {
-  CommandContext* cx = &ctx;
-  return {[cx](store::Connection& c) -> Result {
+  SettingsCache* cache = ctx.settings;
+  return {[cache](store::Connection& c) -> Result {
             auto settings = admin::clear_relay(c);
             for (const char* k : admin::kRelayKeys)
-              tell_cache(*cx, k, std::string(config::find_runtime_setting(k)->default_value));
+              tell_cache(cache, k, std::string(config::find_runtime_setting(k)->default_value));
             return relay_json(settings);
           },
           {}};
@@ -426,14 +427,14 @@ Action config_get(const Args& a, CommandContext&) {
 
 Action config_set(const Args& a, CommandContext& ctx) {
   std::string key = a.text("key"), value = a.text("value");
-  CommandContext* cx = &ctx;
+  SettingsCache* cache = ctx.settings;
   // A secret key is refused by the store; its value is still kept out of the log.
   const auto* known = config::find_runtime_setting(key);
   Log what = {{"key", key}, {"value", known && known->secret ? "(secret)" : value}};
-  return {[key, value, cx](store::Connection& c) -> Result {
+  return {[key, value, cache](store::Connection& c) -> Result {
             auto r = admin::set_setting(c, key, value);
             if (!r) return unexpected(r.error());
-            tell_cache(*cx, key, value);
+            tell_cache(cache, key, value);
             return setting_json(*r);
           },
           std::move(what)};

@@ -26,7 +26,6 @@
 #include "server/net/session_registry.hpp"
 #include "server/net/spawn.hpp"
 #include "server/store/schema.hpp"
-#include "shicks/version.hpp"
 
 namespace shicks::daemon {
 namespace fs = std::filesystem;
