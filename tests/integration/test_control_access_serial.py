@@ -131,6 +131,18 @@ class ControlAccess(unittest.TestCase):
         rc, out, err = self.d.ctl("status")
         self.assertEqual(rc, 0, err)
 
+    def test_daemon_refuses_nobody_changes(self):
+        os.chmod(self.d.control_socket, 0o666)
+        for args, stdin in ((["user", "add", "intruder", "--password-stdin"], "pw\n"),
+                            (["config", "set", "spam.action", "off"], None),
+                            (["spam", "add-keyword", "intruded"], None)):
+            rc, out, err = self.d.ctl(*args, prefix=self.prefix, input=stdin)
+            self.assertEqual(rc, 1, err)
+            self.assertIn("permission denied", err)
+        self.assertEqual(self.d.count("users", "name = 'intruder'"), 0)
+        self.assertEqual(self.d.setting("spam.action"), "tag")
+        self.assertEqual(self.d.count("spam_keywords"), 0)
+
 
 class ControlProtocol(unittest.TestCase):
     @classmethod

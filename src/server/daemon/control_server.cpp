@@ -19,19 +19,17 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 #include <fmt/core.h>
-#include <nlohmann/json.hpp>
 
 #include "common/log.hpp"
 #include "control/protocol.hpp"
+#include "server/daemon/control_commands.hpp"
 #include "server/net/session_registry.hpp"
 #include "server/net/spawn.hpp"
 #include "server/store/schema.hpp"
-#include "shicks/version.hpp"
 
 namespace shicks::daemon {
 namespace fs = std::filesystem;
 using asio::local::stream_protocol;
-using nlohmann::json;
 
 bool peer_allowed(const PeerCred& peer, unsigned daemon_uid, long group_gid) {
   if (peer.uid == 0 || peer.uid == daemon_uid) return true;
@@ -46,16 +44,16 @@ struct ControlServer::Impl {
   asio::io_context& io;
   const config::Config& cfg;
   Stats& stats;
-  store::DbPool& pool;
-  std::function<void()> reload;
+  CommandContext commands;
   stream_protocol::acceptor acceptor;
   long group_gid = -1;
   std::string path;
   ino_t inode = 0;
   net::SessionRegistry sessions;  // closed at shutdown (shicks-top keeps one open)
 
-  Impl(asio::io_context& io, const config::Config& cfg, Stats& stats, store::DbPool& pool, std::function<void()> r)
-      : io(io), cfg(cfg), stats(stats), pool(pool), reload(std::move(r)), acceptor(io),
+  Impl(asio::io_context& io, const config::Config& cfg, Stats& stats, store::DbPool& pool, SettingsCache* settings,
+       std::function<void()> r)
+      : io(io), cfg(cfg), stats(stats), commands{cfg, stats, pool, settings, std::move(r)}, acceptor(io),
         path(cfg.server.control_socket.string()) {}
 };
 
@@ -91,61 +89,6 @@ PeerCred credentials(int fd) {
     p.user = std::to_string(uc.uid);
   }
   return p;
-}
-
-struct PingJob {
-  std::string operator()(store::Connection& c) const {
-    store::ping(c);
-    return c.server_version();
-  }
-};
-
-std::string result(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-asio::awaitable<control::Response> handle(const control::Request& req, const PeerCred& peer,
-                                          ControlServer::Impl& impl) {
-  control::Response resp;
-  resp.id = req.id;
-  resp.ok = true;
-  if (req.cmd == "ping") {
-    json r = {{"pong", true}, {"version", kVersion}};
-    resp.result_json = result(r);
-  } else if (req.cmd == "status") {
-    PingJob job;
-    auto db = co_await store::async_run(impl.pool, std::move(job), asio::use_awaitable);
-    json listeners = json::array();
-    for (const auto& l : impl.stats.listeners()) {
-      json entry = {{"protocol", l.protocol}, {"address", l.address}};
-      listeners.push_back(std::move(entry));
-    }
-    json database = {{"mode", impl.cfg.database.mode == config::DatabaseMode::managed ? "managed" : "external"},
-                     {"name", impl.cfg.database.name},
-                     {"state", db ? "up" : "down"},
-                     {"queue_depth", impl.pool.queue_depth()},
-                     {"workers", impl.pool.threads()}};
-    if (db) database["server_version"] = *db;
-    else database["error"] = db.error().message;
-    json r = {{"version", kVersion},
-              {"hostname", impl.cfg.server.hostname},
-              {"uptime_seconds", impl.stats.uptime_seconds()},
-              {"listeners", listeners},
-              {"database", database},
-              {"connections_open", impl.stats.connections_open.load()},
-              {"connections_total", impl.stats.connections_total.load()}};
-    json counters = json::object();
-    for (const auto& [name, value] : impl.stats.counters()) counters[name] = value;
-    r["counters"] = std::move(counters);
-    resp.result_json = result(r);
-  } else if (req.cmd == "reload") {
-    log::info("control.request").kv("cmd", "reload").kv("user", peer.user).kv("pid", peer.pid);
-    impl.reload();
-    json r = {{"reloaded", true}};
-    resp.result_json = result(r);
-  } else {
-    resp.ok = false;
-    resp.error = fmt::format("unknown command \"{}\"", req.cmd);
-  }
-  co_return resp;
 }
 
 asio::awaitable<void> send(stream_protocol::socket& sock, const std::string& out) {
@@ -197,8 +140,12 @@ asio::awaitable<void> control_session(stream_protocol::socket sock, ControlServe
     std::string out;
     if (!req) {
       out = control::encode_error(0, req.error());
+    } else if (req->cmd == "watch") {
+      // The rest of this connection is the stream.
+      co_await run_watch(sock, *req, peer, sid, impl.commands);
+      break;
     } else {
-      auto resp = co_await handle(*req, peer, impl);
+      auto resp = co_await run_command(*req, peer, sid, impl.commands);
       out = control::encode_response(resp);
     }
     co_await send(sock, out);
@@ -235,8 +182,8 @@ bool socket_answers(const std::string& path) {
 }  // namespace
 
 ControlServer::ControlServer(asio::io_context& io, const config::Config& cfg, Stats& stats, store::DbPool& pool,
-                             std::function<void()> reload)
-    : impl_(std::make_unique<Impl>(io, cfg, stats, pool, std::move(reload))) {}
+                             SettingsCache* settings, std::function<void()> reload)
+    : impl_(std::make_unique<Impl>(io, cfg, stats, pool, settings, std::move(reload))) {}
 
 ControlServer::~ControlServer() { close(); }
 

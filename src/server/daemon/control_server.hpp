@@ -16,6 +16,8 @@
 
 namespace shicks::daemon {
 
+class SettingsCache;
+
 struct PeerCred {
   int pid = -1;
   unsigned uid = 0;
@@ -30,8 +32,9 @@ bool peer_allowed(const PeerCred& peer, unsigned daemon_uid, long group_gid);
 
 class ControlServer {
  public:
+  // `settings` (may be null) is told at once about settings changed through the socket.
   ControlServer(asio::io_context& io, const config::Config& cfg, Stats& stats, store::DbPool& pool,
-                std::function<void()> reload);
+                SettingsCache* settings, std::function<void()> reload);
   ~ControlServer();
 
   // Replaces a stale socket file, refuses when a live daemon answers on it, binds,

@@ -87,5 +87,89 @@ inline constexpr Sql kInsertRelay{
     "INSERT INTO relay_queue (message_id, sender, recipient, next_attempt_at, created_at) "
     "VALUES (?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))"};
 
+// ---- administration (admin_store.cpp)
+// Times are returned as ISO 8601 UTC text ("2026-11-24T06:10:00Z"), NULL when unset.
+#define SHICKS_ISO(col) "DATE_FORMAT(" col ", '%Y-%m-%dT%H:%i:%SZ')"
+inline constexpr Sql kAdminBumpCounter{
+    "INSERT INTO change_counters (name, value) VALUES (?, 1) ON DUPLICATE KEY UPDATE value = value + 1"};
+// Users
+inline constexpr Sql kAdminUserInsert{
+    "INSERT INTO users (name, password_hash, enabled, created_at) VALUES (?, ?, 1, UTC_TIMESTAMP(6))"};
+inline constexpr Sql kAdminUserId{"SELECT id, enabled FROM users WHERE name = ? FOR UPDATE"};
+#define SHICKS_USER_COLUMNS                                                                       \
+  "SELECT u.name, u.enabled, " SHICKS_ISO("u.created_at") ", " SHICKS_ISO("u.last_login_at") ", " \
+  "(SELECT COUNT(*) FROM address_targets t WHERE t.user_id = u.id), "                             \
+  "(SELECT COUNT(*) FROM mailbox_entries e WHERE e.user_id = u.id), "                             \
+  "(SELECT COALESCE(SUM(e.size), 0) FROM mailbox_entries e WHERE e.user_id = u.id) FROM users u "
+inline constexpr Sql kAdminUserSummaries{SHICKS_USER_COLUMNS "ORDER BY u.name"};
+inline constexpr Sql kAdminUserSummary{SHICKS_USER_COLUMNS "WHERE u.name = ?"};
+#undef SHICKS_USER_COLUMNS
+// A user's addresses with how many users each one delivers to (1: theirs alone).
+inline constexpr Sql kAdminUserAddresses{
+    "SELECT a.address, (SELECT COUNT(*) FROM address_targets o WHERE o.address_id = a.id) "
+    "FROM addresses a JOIN address_targets t ON t.address_id = a.id WHERE t.user_id = ? ORDER BY a.address"};
+inline constexpr Sql kAdminUserSetPassword{"UPDATE users SET password_hash = ? WHERE id = ?"};
+inline constexpr Sql kAdminUserSetEnabled{"UPDATE users SET enabled = ? WHERE id = ?"};
+inline constexpr Sql kAdminUserDelete{"DELETE FROM users WHERE id = ?"};
+// Addresses that deliver to this user only: they go with the user.
+inline constexpr Sql kAdminUserSoleAddresses{
+    "SELECT a.id, a.address FROM addresses a JOIN address_targets t ON t.address_id = a.id "
+    "WHERE t.user_id = ? AND NOT EXISTS (SELECT 1 FROM address_targets o WHERE o.address_id = a.id AND o.user_id <> ?) "
+    "ORDER BY a.address FOR UPDATE"};
+// Addresses
+inline constexpr Sql kAdminAddressId{"SELECT id FROM addresses WHERE address = ? FOR UPDATE"};
+inline constexpr Sql kAdminAddressInsert{
+    "INSERT INTO addresses (address, domain, created_at) VALUES (?, ?, UTC_TIMESTAMP(6))"};
+inline constexpr Sql kAdminTargetInsert{"INSERT INTO address_targets (address_id, user_id) VALUES (?, ?)"};
+inline constexpr Sql kAdminAddressDelete{"DELETE FROM addresses WHERE id = ?"};
+inline constexpr Sql kAdminAddressTargets{
+    "SELECT u.name FROM address_targets t JOIN users u ON u.id = t.user_id WHERE t.address_id = ? ORDER BY u.name"};
+// Every address with its users (NULL name: an address without a target).
+inline constexpr Sql kAdminAddressesAll{
+    "SELECT a.address, u.name FROM addresses a LEFT JOIN address_targets t ON t.address_id = a.id "
+    "LEFT JOIN users u ON u.id = t.user_id ORDER BY a.address, u.name"};
+inline constexpr Sql kAdminAddressesOfUser{
+    "SELECT a.address, u.name FROM addresses a JOIN address_targets t ON t.address_id = a.id "
+    "JOIN users u ON u.id = t.user_id WHERE a.id IN (SELECT t2.address_id FROM address_targets t2 "
+    "JOIN users u2 ON u2.id = t2.user_id WHERE u2.name = ?) ORDER BY a.address, u.name"};
+// Mailboxes
+inline constexpr Sql kAdminMailboxList{
+    "SELECT e.id, e.size, " SHICKS_ISO("e.received_at") ", m.header_from, m.envelope_from, m.subject, m.spam "
+    "FROM mailbox_entries e JOIN messages m ON m.id = e.message_id WHERE e.user_id = ? ORDER BY e.id"};
+inline constexpr Sql kAdminMailboxLease{
+    "SELECT owner FROM mailbox_leases WHERE user_id = ? AND expires_at > UTC_TIMESTAMP(6)"};
+inline constexpr Sql kAdminMailboxMessages{
+    "SELECT message_id, size FROM mailbox_entries WHERE user_id = ? ORDER BY id FOR UPDATE"};
+inline constexpr Sql kAdminMailboxDeleteAll{"DELETE FROM mailbox_entries WHERE user_id = ?"};
+// A body goes once its last mailbox entry and its last queue row are gone
+// (message_chunks follow by ON DELETE CASCADE).
+inline constexpr Sql kAdminMessageDeleteIfOrphan{
+    "DELETE FROM messages WHERE id = ? AND NOT EXISTS (SELECT 1 FROM mailbox_entries e WHERE e.message_id = ?) "
+    "AND NOT EXISTS (SELECT 1 FROM relay_queue q WHERE q.message_id = ?)"};
+// Spam keywords
+inline constexpr Sql kAdminKeywordFind{"SELECT keyword FROM spam_keywords WHERE keyword = ? FOR UPDATE"};
+inline constexpr Sql kAdminKeywordInsert{
+    "INSERT INTO spam_keywords (keyword, created_at) VALUES (?, UTC_TIMESTAMP(6))"};
+inline constexpr Sql kAdminKeywordInsertIgnore{
+    "INSERT IGNORE INTO spam_keywords (keyword, created_at) VALUES (?, UTC_TIMESTAMP(6))"};
+inline constexpr Sql kAdminKeywordDelete{"DELETE FROM spam_keywords WHERE keyword = ?"};
+inline constexpr Sql kAdminKeywordList{
+    "SELECT keyword, hits, " SHICKS_ISO("last_hit_at") ", " SHICKS_ISO("created_at")
+    " FROM spam_keywords ORDER BY keyword"};
+// Relay queue
+#define SHICKS_QUEUE_COLUMNS                                                                                  \
+  "SELECT q.id, q.message_id, q.sender, q.recipient, q.attempts, " SHICKS_ISO("q.next_attempt_at") ", "      \
+  SHICKS_ISO("q.last_attempt_at") ", q.last_error, q.claimed_by, " SHICKS_ISO("q.claimed_until") ", "        \
+  SHICKS_ISO("q.created_at") ", m.size, m.subject, m.header_from FROM relay_queue q JOIN messages m ON m.id = q.message_id "
+inline constexpr Sql kAdminQueueList{SHICKS_QUEUE_COLUMNS "ORDER BY q.id"};
+inline constexpr Sql kAdminQueueOne{SHICKS_QUEUE_COLUMNS "WHERE q.id = ?"};
+#undef SHICKS_QUEUE_COLUMNS
+#undef SHICKS_ISO
+inline constexpr Sql kAdminQueueCount{"SELECT COUNT(*) FROM relay_queue"};
+inline constexpr Sql kAdminQueueFlush{
+    "UPDATE relay_queue SET next_attempt_at = UTC_TIMESTAMP(6), claimed_by = NULL, claimed_until = NULL"};
+inline constexpr Sql kAdminQueueMessage{"SELECT message_id FROM relay_queue WHERE id = ? FOR UPDATE"};
+inline constexpr Sql kAdminQueueDelete{"DELETE FROM relay_queue WHERE id = ?"};
+
 }  // namespace sql
 }  // namespace shicks::store

@@ -1,0 +1,43 @@
+#pragma once
+// The control socket's commands (what shicksctl and shicks-top ask for): each one
+// checks its arguments, runs its store job on a DB worker and builds the answer.
+// control_server.cpp owns the socket, the peer check and the framing.
+//
+// Requests are {"v":1,"id":N,"cmd":"user.add","args":{...}}; the command names and
+// their arguments are listed in control_commands.cpp (kCommands). Every request
+// that changes something is logged (who, what; never a password).
+#include <functional>
+#include <string>
+
+#include <asio/awaitable.hpp>
+#include <asio/local/stream_protocol.hpp>
+
+#include "control/protocol.hpp"
+#include "server/config/config.hpp"
+#include "server/daemon/control_server.hpp"
+#include "server/daemon/stats.hpp"
+#include "server/store/db_pool.hpp"
+
+namespace shicks::daemon {
+
+class SettingsCache;
+
+struct CommandContext {
+  const config::Config& cfg;
+  Stats& stats;
+  store::DbPool& pool;
+  SettingsCache* settings;  // told about settings written here (may be null)
+  std::function<void()> reload;
+};
+
+// Answers one request (any command but `watch`).
+asio::awaitable<control::Response> run_command(const control::Request& req, const PeerCred& peer,
+                                               const std::string& sid, CommandContext& ctx);
+
+// `watch`: answers the request, then streams stats snapshots and events on `sock`
+// until the client closes the connection or the socket is closed (shutdown). The
+// stream's format is described in control_commands.cpp.
+asio::awaitable<void> run_watch(asio::local::stream_protocol::socket& sock, const control::Request& req,
+                                const PeerCred& peer, const std::string& sid, CommandContext& ctx);
+
+}  // namespace shicks::daemon
