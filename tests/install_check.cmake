@@ -7,7 +7,8 @@ if(NOT rc EQUAL 0)
 endif()
 foreach(f sbin/shicksd bin/shicksctl bin/shicks-top
           share/man/man8/shicksd.8 share/man/man8/shicksctl.8 share/man/man1/shicks-top.1
-          share/man/man5/shicks.toml.5 share/shicks/sql/0001_init.sql share/doc/shicks/shicks.toml)
+          share/man/man5/shicks.toml.5 share/shicks/sql/0001_init.sql share/doc/shicks/shicks.toml
+          share/shicks/spam-keywords.txt)
   if(NOT EXISTS "${PREFIX}/${f}")
     message(FATAL_ERROR "missing after install: ${f}")
   endif()

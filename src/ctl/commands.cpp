@@ -175,6 +175,16 @@ void print_keywords(const json& r) {
   out(t.render());
 }
 
+// `spam test`: the verdict on the first line, for scripts.
+void print_spam_test(const json& r) {
+  const bool spam = flag(r, "spam");
+  const std::string action = text(r, "action");
+  out(fields({{"verdict", spam ? "spam" : "not spam"},
+              {"keyword", spam ? text(r, "keyword") : "-"},
+              {"subject", text(r, "decoded", "")},
+              {"action", spam && action != "off" ? action : "none (spam.action = " + action + ")"}}));
+}
+
 std::vector<std::pair<std::string, std::string>> queue_fields(const json& q) {
   return {{"id", std::to_string(number(q, "id"))},
           {"recipient", text(q, "recipient")},
@@ -242,7 +252,7 @@ Expected<std::vector<std::string>, std::string> read_keyword_file(const std::str
 
 // Every option's storage; CLI11 writes here while parsing.
 struct Commands::Options {
-  std::string name, address, key, value, file;
+  std::string name, address, key, value, file, subject;
   std::vector<std::string> emails, users, keywords;
   std::string user_filter;
   bool password_stdin = false;
@@ -438,6 +448,11 @@ Commands::Commands(CLI::App& app) : o_(std::make_unique<Options>()) {
     });
   }
   add(spam->add_subcommand("list", "list keywords with their hit counts"), "spam.list", no_args, print_keywords);
+  {
+    auto* s = spam->add_subcommand("test", "the verdict on a Subject (raw, e.g. =?utf-8?B?...?=, or as read)");
+    s->add_option("SUBJECT", o.subject, "the Subject field's text")->required();
+    add(s, "spam.test", [&o]() -> Args { return json{{"subject", o.subject}}; }, print_spam_test);
+  }
   {
     auto* s = spam->add_subcommand("import", "add the keywords of a file (one per line, # comments; - for stdin)");
     s->add_option("FILE", o.file, "the file")->required();

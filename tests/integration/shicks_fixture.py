@@ -1012,3 +1012,46 @@ def unstuff(raw):
     """The message of a RETR/TOP body as sent: leading dots removed (RFC 1939 3)."""
     lines = raw.split(b"\r\n")
     return b"\r\n".join(l[1:] if l.startswith(b".") else l for l in lines)
+
+
+# ---------------------------------------------------------------- spam filter helpers
+
+def header_fields(message):
+    """The header section of `message` (bytes) as a list of (name, raw value) pairs in
+    order; folded fields keep their CRLFs (RFC 5322 2.2.3)."""
+    head = message.split(b"\r\n\r\n", 1)[0]
+    fields = []
+    for line in head.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] = (fields[-1][0], fields[-1][1] + b"\r\n" + line)
+        elif b":" in line:
+            name, value = line.split(b":", 1)
+            fields.append((name.strip().decode("utf-8", "replace"), value))
+    return fields
+
+
+def header_values(message, name):
+    """The raw values of every `name` field (case-insensitive) of `message` (bytes)."""
+    return [v for n, v in header_fields(message) if n.lower() == name.lower()]
+
+
+def pop3_fetch_all(port, user, password, timeout=15):
+    """Logs in over POP3 and returns [(LIST size, RETR message bytes unstuffed)] of
+    the whole maildrop (nothing deleted)."""
+    p = RawPop3(port, timeout=timeout)
+    try:
+        r = p.login(user, password)
+        if not r.startswith("+OK"):
+            raise AssertionError(f"POP3 login of {user}: {r}")
+        status, listing = p.multi("LIST")
+        sizes = [int(line.split()[1]) for line in listing.split(b"\r\n") if line]
+        out = []
+        for i, size in enumerate(sizes, 1):
+            status, raw = p.multi(f"RETR {i}")
+            if not status.startswith("+OK"):
+                raise AssertionError(f"RETR {i}: {status}")
+            out.append((size, unstuff(raw)))
+        p.cmd("QUIT")
+        return out
+    finally:
+        p.close()

@@ -269,7 +269,7 @@ class Protocol(CtlCase):
             ({"cmd": "watch", "args": {"interval_seconds": "1"}}, "interval_seconds"),
             ({"cmd": "watch", "args": {"bogus": 1}}, 'watch takes no argument "bogus"'),
             ({"cmd": "relay.test"}, 'unknown command "relay.test"'),
-            ({"cmd": "spam.test"}, 'unknown command "spam.test"'),
+            ({"cmd": "spam.test"}, 'missing argument "subject"'),
         ]
         for request, reason in bad:
             with self.subTest(request=request):

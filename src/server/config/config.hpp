@@ -90,6 +90,12 @@ struct TlsConfig {
   std::filesystem::path key_file = "tls/key.pem";
 };
 
+struct SpamConfig {
+  // The keyword list imported when shicksd creates the schema; empty: the one
+  // installed with shicksd (<prefix>/share/shicks/spam-keywords.txt).
+  std::filesystem::path default_keywords_file;
+};
+
 struct Config {
   std::filesystem::path file;  // absolute path of the file it came from
   ServerConfig server;
@@ -98,6 +104,7 @@ struct Config {
   SmtpConfig smtp;
   Pop3Config pop3;
   TlsConfig tls;
+  SpamConfig spam;
   // "section.key" -> line in `file`, for errors found after loading.
   std::map<std::string, int> lines;
 

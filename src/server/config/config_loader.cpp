@@ -179,6 +179,9 @@ std::map<std::string, std::vector<KeyDef>> schema(Config& c) {
       {"cert_file", path_into(c.tls.cert_file)},
       {"key_file", path_into(c.tls.key_file)},
   };
+  s["spam"] = {
+      {"default_keywords_file", path_into(c.spam.default_keywords_file)},
+  };
   return s;
 }
 
@@ -255,6 +258,7 @@ void validate(Config& c, Ctx& ctx) {
   resolve(c.database.password_file, base);
   resolve(c.tls.cert_file, base);
   resolve(c.tls.key_file, base);
+  resolve(c.spam.default_keywords_file, base);
   // sun_path holds 108 bytes including the terminator.
   if (c.server.control_socket.string().size() > 107)
     ctx.error(line("server.control_socket"),
@@ -391,6 +395,7 @@ std::map<std::string, std::string> flatten(const Config& c) {
   m["pop3.max_connections_per_ip"] = std::to_string(c.pop3.max_connections_per_ip);
   m["tls.cert_file"] = c.tls.cert_file.string();
   m["tls.key_file"] = c.tls.key_file.string();
+  m["spam.default_keywords_file"] = c.spam.default_keywords_file.string();
   return m;
 }
 

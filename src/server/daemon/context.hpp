@@ -11,6 +11,7 @@
 #include "server/auth/throttle.hpp"
 #include "server/config/config.hpp"
 #include "server/daemon/settings_cache.hpp"
+#include "server/daemon/spam_cache.hpp"
 #include "server/daemon/stats.hpp"
 #include "server/net/session_registry.hpp"
 #include "server/store/db_pool.hpp"
@@ -52,6 +53,7 @@ struct ServerContext {
   ConnectionLimiter& pop3_limiter;  // POP3
   net::SessionRegistry& sessions;
   asio::ssl::context* tls;  // null: no certificate, no TLS
+  SpamCache& spam;
 };
 
 }  // namespace shicks::daemon

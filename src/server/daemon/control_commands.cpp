@@ -17,6 +17,8 @@
 #include "common/log.hpp"
 #include "server/config/runtime_settings.hpp"
 #include "server/daemon/settings_cache.hpp"
+#include "server/daemon/spam_cache.hpp"
+#include "server/spam/subject.hpp"
 #include "server/store/admin_store.hpp"
 #include "server/store/schema.hpp"
 #include "shicks/version.hpp"
@@ -337,21 +339,37 @@ Action relay_clear(const Args&, CommandContext& ctx) {
           {}};
 }
 
-Action spam_add(const Args& a, CommandContext&) {
+// After a keyword change: the new list is used from the next message on, not only
+// after the cache's next poll. The change is committed; a failure here only delays it.
+template <class T>
+admin::Outcome<T> refreshed(SpamCache* cache, store::Connection& c, admin::Outcome<T> r) {
+  if (r && cache) {
+    try {
+      cache->refresh(c);
+    } catch (const store::DbError& e) {
+      log::warn("spam.refresh_failed").kv("error", e.what()).kv("effect", "the next poll reads the list");
+    }
+  }
+  return r;
+}
+
+Action spam_add(const Args& a, CommandContext& ctx) {
   auto keywords = a.list("keywords", true);
   Log what = {{"keywords", joined(keywords)}};
-  return {[keywords](store::Connection& c) {
-            return answer(admin::add_keywords(c, keywords),
+  SpamCache* cache = ctx.spam;
+  return {[keywords, cache](store::Connection& c) {
+            return answer(refreshed(cache, c, admin::add_keywords(c, keywords)),
                           [](const std::vector<std::string>& k) { return json{{"added", k}}; });
           },
           std::move(what)};
 }
 
-Action spam_del(const Args& a, CommandContext&) {
+Action spam_del(const Args& a, CommandContext& ctx) {
   auto keywords = a.list("keywords", true);
   Log what = {{"keywords", joined(keywords)}};
-  return {[keywords](store::Connection& c) {
-            return answer(admin::delete_keywords(c, keywords),
+  SpamCache* cache = ctx.spam;
+  return {[keywords, cache](store::Connection& c) {
+            return answer(refreshed(cache, c, admin::delete_keywords(c, keywords)),
                           [](const std::vector<std::string>& k) { return json{{"deleted", k}}; });
           },
           std::move(what)};
@@ -372,15 +390,37 @@ Action spam_list(const Args&, CommandContext&) {
           {}};
 }
 
-Action spam_import(const Args& a, CommandContext&) {
+Action spam_import(const Args& a, CommandContext& ctx) {
   auto keywords = a.list("keywords", true);
   Log what = {{"keywords", std::to_string(keywords.size())}};
-  return {[keywords](store::Connection& c) {
-            return answer(admin::import_keywords(c, keywords), [](const admin::Imported& i) {
+  SpamCache* cache = ctx.spam;
+  return {[keywords, cache](store::Connection& c) {
+            return answer(refreshed(cache, c, admin::import_keywords(c, keywords)), [](const admin::Imported& i) {
               return json{{"added", i.added}, {"present", i.present}};
             });
           },
           std::move(what)};
+}
+
+// The verdict the filter gives a Subject, raw (encoded-words, folds) or as read,
+// with the keywords this daemon uses now.
+Action spam_test(const Args& a, CommandContext& ctx) {
+  std::string subject = a.text("subject");
+  SpamCache* cache = ctx.spam;
+  SettingsCache* settings = ctx.settings;
+  if (!cache) throw BadArgs("the spam filter is not running");
+  return {[subject, cache, settings](store::Connection&) -> Result {
+            std::string decoded = spam::decode_subject(subject);
+            auto matcher = cache->matcher();
+            auto hit = matcher->match(decoded);
+            return json{{"subject", subject},
+                        {"decoded", decoded},
+                        {"spam", hit.has_value()},
+                        {"keyword", hit ? json(hit->keyword) : json(nullptr)},
+                        {"action", settings ? settings->get("spam.action") : "tag"},
+                        {"keywords", matcher->size()}};
+          },
+          {}};
 }
 
 Action queue_list(const Args&, CommandContext&) {
@@ -468,6 +508,7 @@ const Command kCommands[] = {
     {"spam.del", true, {"keywords"}, spam_del},
     {"spam.list", false, {}, spam_list},
     {"spam.import", true, {"keywords"}, spam_import},
+    {"spam.test", false, {"subject"}, spam_test},
     {"queue.list", false, {}, queue_list},
     {"queue.show", false, {"id"}, queue_show},
     {"queue.flush", true, {}, queue_flush},

@@ -21,6 +21,7 @@
 namespace shicks::daemon {
 
 class SettingsCache;
+class SpamCache;
 
 struct CommandContext {
   const config::Config& cfg;
@@ -28,6 +29,7 @@ struct CommandContext {
   store::DbPool& pool;
   SettingsCache* settings;  // told about settings written here (may be null)
   std::function<void()> reload;
+  SpamCache* spam = nullptr;  // refreshed after keyword changes made here; spam.test (may be null)
 };
 
 // Answers one request (any command but `watch`).

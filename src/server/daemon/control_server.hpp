@@ -17,6 +17,7 @@
 namespace shicks::daemon {
 
 class SettingsCache;
+class SpamCache;
 
 struct PeerCred {
   int pid = -1;
@@ -32,9 +33,10 @@ bool peer_allowed(const PeerCred& peer, unsigned daemon_uid, long group_gid);
 
 class ControlServer {
  public:
-  // `settings` (may be null) is told at once about settings changed through the socket.
+  // `settings` and `spam` (may be null) are told at once about settings and spam
+  // keywords changed through the socket.
   ControlServer(asio::io_context& io, const config::Config& cfg, Stats& stats, store::DbPool& pool,
-                SettingsCache* settings, std::function<void()> reload);
+                SettingsCache* settings, std::function<void()> reload, SpamCache* spam = nullptr);
   ~ControlServer();
 
   // Replaces a stale socket file, refuses when a live daemon answers on it, binds,

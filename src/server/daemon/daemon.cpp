@@ -20,6 +20,7 @@
 #include "server/daemon/context.hpp"
 #include "server/daemon/control_server.hpp"
 #include "server/daemon/settings_cache.hpp"
+#include "server/daemon/spam_cache.hpp"
 #include "server/daemon/listeners.hpp"
 #include "server/daemon/stats.hpp"
 #include "server/store/db_pool.hpp"
@@ -113,6 +114,7 @@ class Runtime {
     std::unique_ptr<store::DbPool> pool;
     std::unique_ptr<asio::ssl::context> tls;
     std::unique_ptr<SettingsCache> settings;
+    std::unique_ptr<SpamCache> spam;
     std::unique_ptr<ServerContext> ctx;
     std::unique_ptr<Listeners> listeners;
     std::unique_ptr<ControlServer> control;
@@ -127,17 +129,20 @@ class Runtime {
       }
       pool = std::make_unique<store::DbPool>(opts, cfg_.database.pool_size, cfg_.database.queue_limit);
       settings = std::make_unique<SettingsCache>(*pool);
-      prepare_database(opts, *settings);
+      spam = std::make_unique<SpamCache>(*pool);
+      prepare_database(opts, *settings, *spam);
       tls = load_tls(cfg_);
       ctx = std::make_unique<ServerContext>(
-          ServerContext{io, cfg_, stats_, *pool, *settings, throttle_, limiter_, pop3_limiter_, sessions_, tls.get()});
+          ServerContext{io, cfg_, stats_, *pool, *settings, throttle_, limiter_, pop3_limiter_, sessions_, tls.get(), *spam});
       listeners = std::make_unique<Listeners>(*ctx);
       listeners->bind_all();
-      control = std::make_unique<ControlServer>(io, cfg_, stats_, *pool, settings.get(), [this] { reload(); });
+      control =
+          std::make_unique<ControlServer>(io, cfg_, stats_, *pool, settings.get(), [this] { reload(); }, spam.get());
       control->bind();
       listeners->start();
       control->start();
       settings->start(io, std::chrono::seconds(5));
+      spam->start(io, std::chrono::seconds(5));
     } catch (const std::exception& e) {
       std::fprintf(stderr, "shicksd: %s\n", e.what());
       log::error("start.failed").kv("error", e.what());
@@ -149,7 +154,7 @@ class Runtime {
     }
     log::info("ready").kv("threads", threads).kv("db_workers", cfg_.database.pool_size);
 
-    arm_signals(signals, *listeners, *control, *settings);
+    arm_signals(signals, *listeners, *control, *settings, *spam);
     std::vector<std::thread> workers;
     for (unsigned i = 1; i < threads; ++i) workers.emplace_back([&io] { io.run(); });
     io.run();
@@ -166,7 +171,7 @@ class Runtime {
   }
 
  private:
-  void prepare_database(const store::ConnectOptions& opts, SettingsCache& settings) {
+  void prepare_database(const store::ConnectOptions& opts, SettingsCache& settings, SpamCache& spam) {
     store::Connection c(opts);
     c.ensure_connected();
     log::info("db.connected").kv("db", opts.describe()).kv("server", c.server_version()).kv("name", cfg_.database.name);
@@ -176,20 +181,25 @@ class Runtime {
     unsigned created = store::write_default_settings(c);
     if (created) log::info("settings.defaults").kv("created", created);
     settings.load(c);
+    // First start: the schema was just created.
+    if (report.before == 0) import_default_keywords(c, cfg_);
+    spam.refresh(c);
   }
 
-  void arm_signals(asio::signal_set& signals, Listeners& listeners, ControlServer& control, SettingsCache& settings) {
-    signals.async_wait([this, &signals, &listeners, &control, &settings](const std::error_code& ec, int sig) {
+  void arm_signals(asio::signal_set& signals, Listeners& listeners, ControlServer& control, SettingsCache& settings,
+                   SpamCache& spam) {
+    signals.async_wait([this, &signals, &listeners, &control, &settings, &spam](const std::error_code& ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
         reload();
-        arm_signals(signals, listeners, control, settings);
+        arm_signals(signals, listeners, control, settings, spam);
         return;
       }
       log::info("signal").kv("signal", sig == SIGINT ? "SIGINT" : "SIGTERM").kv("action", "graceful stop");
       listeners.close();
       control.close();
       settings.stop();
+      spam.stop();
       // Sessions answer 421 4.3.2 (-ERR for POP3) at their next read; a message
       // being stored finishes first.
       sessions_.shutdown_all();

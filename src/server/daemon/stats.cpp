@@ -19,6 +19,8 @@ std::vector<std::pair<const char*, std::uint64_t>> Stats::counters() const {
       {"pop3_retrievals", pop3_retrievals.load()},
       {"pop3_bytes_sent", pop3_bytes_sent.load()},
       {"pop3_deletions", pop3_deletions.load()},
+      {"spam_hits", spam_hits.load()},
+      {"spam_rejected", spam_rejected.load()},
   };
 }
 

@@ -46,6 +46,9 @@ class Stats {
   std::atomic<std::uint64_t> pop3_retrievals{0};  // RETR and TOP
   std::atomic<std::uint64_t> pop3_bytes_sent{0};   // message octets sent by RETR/TOP (after dot-stuffing)
   std::atomic<std::uint64_t> pop3_deletions{0};    // messages removed at QUIT
+  // Spam filter
+  std::atomic<std::uint64_t> spam_hits{0};      // messages whose Subject matched a keyword
+  std::atomic<std::uint64_t> spam_rejected{0};  // of those, refused (spam.action = reject)
 
   // Every counter above by name, for `status` and `watch`.
   std::vector<std::pair<const char*, std::uint64_t>> counters() const;

@@ -262,6 +262,7 @@ Action Protocol::on_delivered(const DeliveryResult& result) {
       return send(r(451, "4.3.0", "Error: temporary failure storing the message, try again later"));
     case DeliveryResult::outcome_unknown:
       return send(r(451, "4.3.0", "Error: the message may not have been stored, try again later"));
+    case DeliveryResult::spam_rejected: return send(r(550, "5.7.1", "Error: message refused as spam"));
   }
   return send(r(451, "4.3.0", "Error: local error"));
 }

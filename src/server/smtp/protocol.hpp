@@ -64,7 +64,7 @@ struct Transaction {
 
 // The outcome of storing a message.
 struct DeliveryResult {
-  enum Kind { committed, temp_failure, outcome_unknown } kind = committed;
+  enum Kind { committed, temp_failure, outcome_unknown, spam_rejected } kind = committed;
   std::string id;  // queue id shown in the 250 reply
 };
 

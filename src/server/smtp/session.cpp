@@ -17,6 +17,7 @@
 #include "server/daemon/login.hpp"
 #include "server/net/endpoint.hpp"
 #include "server/net/stream.hpp"
+#include "server/spam/tag.hpp"
 #include "server/smtp/data_decoder.hpp"
 #include "server/smtp/line_reader.hpp"
 #include "server/smtp/trace.hpp"
@@ -372,8 +373,20 @@ asio::awaitable<Action> Session::deliver() {
   auto summary = summarize_headers(body_);
   d.header_from = summary.from;
   d.subject = summary.subject;
+  auto spam = daemon::check_spam(ctx_, sid_, body_, d.envelope_from);
+  if (spam.rejected()) {
+    body_.clear();
+    ctx_.stats.smtp_messages_rejected++;
+    daemon::SpamHitJob hit{spam.keyword};
+    auto counted = co_await store::async_run(ctx_.pool, std::move(hit), asio::use_awaitable);
+    if (!counted) event(log::Level::warn, "spam.count_failed").kv("error", counted.error().message);
+    DeliveryResult refused;
+    refused.kind = DeliveryResult::spam_rejected;
+    co_return proto_.on_delivered(refused);
+  }
+  if (spam.tagged()) d.spam_keyword = spam.keyword;
   d.message = received_header(t);
-  d.message += body_;
+  spam::append_filtered(d.message, body_, spam.tagged() ? &d.spam_keyword : nullptr);
   body_.clear();
   body_.shrink_to_fit();
   std::size_t size = d.message.size();

@@ -8,6 +8,7 @@
 #include "common/strings.hpp"
 #include "server/auth/password.hpp"
 #include "server/smtp/trace.hpp"
+#include "server/store/spam_store.hpp"
 #include "server/store/sql.hpp"
 
 namespace shicks::store {
@@ -87,6 +88,10 @@ Stored deliver(Connection& c, const Delivery& d) {
            {d.message.size(), chunks, d.envelope_from, d.header_from, d.subject});
     Stored s;
     s.message_id = c.last_insert_id();
+    if (!d.spam_keyword.empty()) {
+      mark_spam(c, s.message_id, d.spam_keyword);
+      count_spam_hit(c, d.spam_keyword);
+    }
     for (std::size_t i = 0; i < chunks; ++i) {
       std::string_view part = std::string_view(d.message).substr(i * kChunkBytes, kChunkBytes);
       c.exec(sql::kInsertChunk, {s.message_id, i, Param::bytes(part)});

@@ -42,6 +42,7 @@ struct Delivery {
   std::string message;                  // trace headers + the message, CRLF line ends
   std::string header_from, subject;     // for listings
   std::string queue_id;                 // the session's id, also in the Received header
+  std::string spam_keyword;             // tagged as spam by this keyword ("" = not tagged)
 };
 struct Stored {
   std::uint64_t message_id = 0;
@@ -49,7 +50,8 @@ struct Stored {
 };
 // One transaction: the body once (chunked), one mailbox entry per local user (its
 // size includes the Return-Path line POP3 prepends), one queue row per relayed
-// recipient. Returns after COMMIT.
+// recipient; for tagged spam, the message's flag and the keyword's hit. Returns
+// after COMMIT.
 Stored deliver(Connection& c, const Delivery& d);
 
 // The octets POP3 sends for a stored message: the Return-Path line plus the body.

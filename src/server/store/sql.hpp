@@ -30,6 +30,16 @@ inline constexpr Sql kSettingSet{
     "INSERT INTO settings (name, value, updated_at) VALUES (?, ?, UTC_TIMESTAMP(6)) "
     "ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)"};
 
+// ---- spam filter (spam_store.cpp)
+// The keyword list a daemon caches, and the counter that tells it the list changed
+// (bumped with every change, by any daemon: admin_store.cpp).
+inline constexpr Sql kSpamKeywordsVersion{"SELECT value FROM change_counters WHERE name = 'spam_keywords'"};
+inline constexpr Sql kSpamKeywords{"SELECT keyword FROM spam_keywords ORDER BY id"};
+// A hit: counted on the keyword (tagged mail in its delivery transaction).
+inline constexpr Sql kSpamCountHit{
+    "UPDATE spam_keywords SET hits = hits + 1, last_hit_at = UTC_TIMESTAMP(6) WHERE keyword = ?"};
+inline constexpr Sql kSpamMarkMessage{"UPDATE messages SET spam = 1, spam_keyword = ? WHERE id = ?"};
+
 // ---- POP3: mailbox leases, snapshot, retrieval, deletion (pop3_store.cpp)
 // A lease is taken by inserting its row; an expired one is removed first. Times are
 // the database's clock, so daemons on several hosts agree.
