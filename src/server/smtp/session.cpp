@@ -373,20 +373,20 @@ asio::awaitable<Action> Session::deliver() {
   auto summary = summarize_headers(body_);
   d.header_from = summary.from;
   d.subject = summary.subject;
-  auto spam = daemon::check_spam(ctx_, sid_, body_, d.envelope_from);
-  if (spam.rejected()) {
+  auto verdict = daemon::check_spam(ctx_, sid_, body_, d.envelope_from);
+  if (verdict.rejected()) {
     body_.clear();
     ctx_.stats.smtp_messages_rejected++;
-    daemon::SpamHitJob hit{spam.keyword};
+    daemon::SpamHitJob hit{verdict.keyword};
     auto counted = co_await store::async_run(ctx_.pool, std::move(hit), asio::use_awaitable);
     if (!counted) event(log::Level::warn, "spam.count_failed").kv("error", counted.error().message);
     DeliveryResult refused;
     refused.kind = DeliveryResult::spam_rejected;
     co_return proto_.on_delivered(refused);
   }
-  if (spam.tagged()) d.spam_keyword = spam.keyword;
+  if (verdict.tagged()) d.spam_keyword = verdict.keyword;
   d.message = received_header(t);
-  spam::append_filtered(d.message, body_, spam.tagged() ? &d.spam_keyword : nullptr);
+  spam::append_filtered(d.message, body_, verdict.tagged() ? &d.spam_keyword : nullptr);
   body_.clear();
   body_.shrink_to_fit();
   std::size_t size = d.message.size();
