@@ -132,8 +132,8 @@ class Runtime {
       spam = std::make_unique<SpamCache>(*pool);
       prepare_database(opts, *settings, *spam);
       tls = load_tls(cfg_);
-      ctx = std::make_unique<ServerContext>(
-          ServerContext{io, cfg_, stats_, *pool, *settings, throttle_, limiter_, pop3_limiter_, sessions_, tls.get(), *spam});
+      ctx = std::make_unique<ServerContext>(ServerContext{io, cfg_, stats_, *pool, *settings, throttle_, limiter_,
+                                                          pop3_limiter_, sessions_, tls.get(), *spam});
       listeners = std::make_unique<Listeners>(*ctx);
       listeners->bind_all();
       control =
