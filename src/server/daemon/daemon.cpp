@@ -133,7 +133,7 @@ class Runtime {
           ServerContext{io, cfg_, stats_, *pool, *settings, throttle_, limiter_, pop3_limiter_, sessions_, tls.get()});
       listeners = std::make_unique<Listeners>(*ctx);
       listeners->bind_all();
-      control = std::make_unique<ControlServer>(io, cfg_, stats_, *pool, settings.get(), [this] { reload(); });
+      control = std::make_unique<ControlServer>(io, cfg_, stats_, *pool, settings.get(), sessions_, [this] { reload(); });
       control->bind();
       listeners->start();
       control->start();
