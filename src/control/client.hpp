@@ -26,6 +26,8 @@ class Client {
   Expected<Response, ClientError> call(const std::string& cmd, const std::string& args_json = "{}");
   // Reads one more line (the `watch` stream). Empty string at EOF.
   Expected<std::string, ClientError> read_line();
+  // A whole line is already buffered: read_line() returns without reading.
+  bool has_line() const { return buf_.find('\n') != std::string::npos; }
   int fd() const { return fd_; }
 
  private:

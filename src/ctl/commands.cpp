@@ -221,6 +221,25 @@ void print_queue(const json& r) {
   out(t.render());
 }
 
+void print_sessions(const json& r) {
+  const json list = r.value("sessions", json::array());
+  if (list.empty()) return out("no open sessions\n");
+  Table t({{"ID"},
+           {"PROTOCOL"},
+           {"PEER", Table::left, 40},
+           {"USER", Table::left, 24},
+           {"STATE"},
+           {"TLS"},
+           {"AGE", Table::right},
+           {"IN", Table::right},
+           {"OUT", Table::right}});
+  for (const auto& s : list)
+    t.add({text(s, "id"), text(s, "protocol"), text(s, "peer"), text(s, "user"), text(s, "state"),
+           flag(s, "tls") ? "yes" : "no", duration(number(s, "age_seconds")), human_size(number(s, "bytes_in")),
+           human_size(number(s, "bytes_out"))});
+  out(t.render());
+}
+
 std::string setting_value(const json& s) {
   if (flag(s, "secret")) return flag(s, "set") ? "(set)" : "(not set)";
   return text(s, "value", "");
@@ -257,6 +276,7 @@ struct Commands::Options {
   std::string user_filter;
   bool password_stdin = false;
   std::string host, tls, username;
+  std::string session;
   int port = 0;
   std::uint64_t id = 0;
 };
@@ -489,6 +509,17 @@ Commands::Commands(CLI::App& app) : o_(std::make_unique<Options>()) {
       out(printable("queue entry " + std::to_string(number(d, "id")) + " (" + text(d, "recipient") + ") deleted") +
           "\n");
     });
+  }
+
+  // ---- open SMTP and POP3 sessions
+  auto* session = group("session", "open SMTP and POP3 connections");
+  add(session->add_subcommand("list", "list open sessions: peer, user, state, age, bytes"), "session.list", no_args,
+      print_sessions);
+  {
+    auto* s = session->add_subcommand("kill", "end an open session at once (POP3: nothing is deleted)");
+    s->add_option("ID", o.session, "the session's id (session list), e.g. p7")->required();
+    add(s, "session.kill", [&o]() -> Args { return json{{"id", o.session}}; },
+        [](const json& r) { out(printable("session " + text(r, "killed") + " ended") + "\n"); });
   }
 
   // ---- runtime settings

@@ -1,5 +1,6 @@
 #include "server/daemon/control_commands.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <set>
@@ -487,7 +488,8 @@ struct Command {
   Action (*prepare)(const Args&, CommandContext&);
 };
 
-// Every command but ping, status, reload and watch (handled without a store job).
+// Every command but ping, status, reload, watch and kLocalCommands (handled without
+// a store job).
 const Command kCommands[] = {
     {"user.add", true, {"name", "password", "addresses"}, user_add},
     {"user.del", true, {"name"}, user_del},
@@ -524,7 +526,8 @@ const Command* find_command(const std::string& name) {
   return nullptr;
 }
 
-void check_arg_names(const Command& cmd, const json& args) {
+template <class C>
+void check_arg_names(const C& cmd, const json& args) {
   for (const auto& [key, value] : args.items()) {
     bool known = false;
     for (const char* a : cmd.args) known = known || key == a;
@@ -550,6 +553,91 @@ struct RunAction {
   Job job;
   Result operator()(store::Connection& c) const { return job(c); }
 };
+
+// ---------------------------------------------------------------- open sessions
+
+// Answered on the network thread, without the database: ending a session must work
+// while the database is away.
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+//   {"id":"p7","protocol":"pop3","peer":"192.0.2.1:50123","user":"alice"|null,
+//    "state":"transaction","tls":false,"started_ms":...,"age_seconds":12,
+//    "bytes_in":40,"bytes_out":1234}
+json sessions_json(const CommandContext& ctx) {
+  json out = json::array();
+  if (!ctx.sessions) return out;
+  std::int64_t now = now_ms();
+  for (const auto& s : ctx.sessions->list()) {
+    json entry = {{"id", s.id},
+                  {"protocol", s.protocol},
+                  {"peer", s.peer},
+                  {"user", s.user.empty() ? json(nullptr) : json(s.user)},
+                  {"state", s.state},
+                  {"tls", s.tls},
+                  {"started_ms", s.started_unix_ms},
+                  {"age_seconds", std::max<std::int64_t>(0, (now - s.started_unix_ms) / 1000)},
+                  {"bytes_in", s.bytes_in},
+                  {"bytes_out", s.bytes_out}};
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+struct LocalCommand {
+  const char* name;
+  bool mutating;
+  std::initializer_list<const char*> args;
+  Result (*run)(const Args&, CommandContext&, Log&);
+};
+
+Result session_list(const Args&, CommandContext& ctx, Log&) { return json{{"sessions", sessions_json(ctx)}}; }
+
+Result session_kill(const Args& a, CommandContext& ctx, Log& what) {
+  std::string id = a.text("id");
+  what.emplace_back("id", id);
+  if (!ctx.sessions || !ctx.sessions->kill(id))
+    return unexpected(fmt::format("no open session \"{}\" (see session list)", id));
+  return json{{"killed", id}};
+}
+
+const LocalCommand kLocalCommands[] = {
+    {"session.list", false, {}, session_list},
+    {"session.kill", true, {"id"}, session_kill},
+};
+
+// One request of kLocalCommands, logged like the store commands.
+control::Response run_local(const LocalCommand& cmd, const control::Request& req, const PeerCred& peer,
+                            const std::string& sid, CommandContext& ctx) {
+  control::Response resp;
+  resp.id = req.id;
+  json args = json::parse(req.args_json, nullptr, false);
+  if (!args.is_object()) args = json::object();
+  Log what;
+  const char* outcome = "ok";
+  try {
+    check_arg_names(cmd, args);
+    auto r = cmd.run(Args(args), ctx, what);
+    if (r) {
+      resp.ok = true;
+      resp.result_json = dump(*r);
+    } else {
+      resp.error = r.error();
+      outcome = "refused";
+    }
+  } catch (const BadArgs& e) {
+    resp.error = e.what();
+    outcome = "bad-arguments";
+  }
+  log::Event ev(cmd.mutating || !resp.ok ? log::Level::info : log::Level::debug, sid, "control.request");
+  ev.kv("cmd", cmd.name).kv("user", peer.user).kv("pid", peer.pid);
+  for (const auto& [k, v] : what) ev.kv(k, v);
+  ev.kv("result", outcome);
+  if (!resp.ok) ev.kv("reason", resp.error);
+  return resp;
+}
 
 // ---------------------------------------------------------------- status and watch
 
@@ -600,18 +688,14 @@ json stats_json(const CommandContext& ctx, const store::DbResult<Probe>& db) {
           {"counters", std::move(counters)}};
 }
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // The watch stream, one JSON object per line after the response:
 //
 //   {"v":1,"event":"snapshot","time_ms":1795500000000, ...the fields of `status`:
 //    "version","hostname","uptime_seconds","listeners":[{"protocol","address"}],
 //    "database":{"state":"up"|"down","mode","name","queue_depth","workers",
 //                "server_version","relay_queue" | "error"},
-//    "connections_open","connections_total","counters":{name: n}}
+//    "connections_open","connections_total","counters":{name: n},
+//    "sessions":[...as session.list]}
 //       every interval_seconds (the first one at once);
 //   {"v":1,"event":"activity","seq":12,"time_ms":...,"type":"smtp.accepted",
 //    "fields":[["from","a@example.org"],["size","1234"]]}
@@ -664,6 +748,7 @@ std::string snapshot_line(const CommandContext& ctx, const store::DbResult<Probe
   j["v"] = control::kProtocolVersion;
   j["event"] = "snapshot";
   j["time_ms"] = now_ms();
+  j["sessions"] = sessions_json(ctx);
   return dump(j) + "\n";
 }
 
@@ -723,6 +808,8 @@ asio::awaitable<control::Response> run_command(const control::Request& req, cons
     resp.result_json = dump(r);
     co_return resp;
   }
+  for (const auto& local : kLocalCommands)
+    if (req.cmd == local.name) co_return run_local(local, req, peer, sid, ctx);
   const Command* cmd = find_command(req.cmd);
   if (!cmd) {
     resp.error = fmt::format("unknown command \"{}\"", req.cmd);

@@ -16,6 +16,7 @@
 #include "server/config/config.hpp"
 #include "server/daemon/control_server.hpp"
 #include "server/daemon/stats.hpp"
+#include "server/net/session_registry.hpp"
 #include "server/store/db_pool.hpp"
 
 namespace shicks::daemon {
@@ -30,6 +31,7 @@ struct CommandContext {
   SettingsCache* settings;  // told about settings written here (may be null)
   std::function<void()> reload;
   SpamCache* spam = nullptr;  // refreshed after keyword changes made here; spam.test (may be null)
+  net::SessionRegistry* sessions = nullptr;  // the SMTP and POP3 sessions (session.list, session.kill)
 };
 
 // Answers one request (any command but `watch`).

@@ -52,8 +52,9 @@ struct ControlServer::Impl {
   net::SessionRegistry sessions;  // closed at shutdown (shicks-top keeps one open)
 
   Impl(asio::io_context& io, const config::Config& cfg, Stats& stats, store::DbPool& pool, SettingsCache* settings,
-       std::function<void()> r, SpamCache* spam)
-      : io(io), cfg(cfg), stats(stats), commands{cfg, stats, pool, settings, std::move(r), spam}, acceptor(io),
+       net::SessionRegistry& mail_sessions, std::function<void()> r, SpamCache* spam)
+      : io(io), cfg(cfg), stats(stats), commands{cfg, stats, pool, settings, std::move(r), spam, &mail_sessions},
+        acceptor(io),
         path(cfg.server.control_socket.string()) {}
 };
 
@@ -182,8 +183,9 @@ bool socket_answers(const std::string& path) {
 }  // namespace
 
 ControlServer::ControlServer(asio::io_context& io, const config::Config& cfg, Stats& stats, store::DbPool& pool,
-                             SettingsCache* settings, std::function<void()> reload, SpamCache* spam)
-    : impl_(std::make_unique<Impl>(io, cfg, stats, pool, settings, std::move(reload), spam)) {}
+                             SettingsCache* settings, net::SessionRegistry& sessions, std::function<void()> reload,
+                             SpamCache* spam)
+    : impl_(std::make_unique<Impl>(io, cfg, stats, pool, settings, sessions, std::move(reload), spam)) {}
 
 ControlServer::~ControlServer() { close(); }
 

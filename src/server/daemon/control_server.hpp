@@ -12,6 +12,7 @@
 
 #include "server/config/config.hpp"
 #include "server/daemon/stats.hpp"
+#include "server/net/session_registry.hpp"
 #include "server/store/db_pool.hpp"
 
 namespace shicks::daemon {
@@ -34,9 +35,11 @@ bool peer_allowed(const PeerCred& peer, unsigned daemon_uid, long group_gid);
 class ControlServer {
  public:
   // `settings` and `spam` (may be null) are told at once about settings and spam
-  // keywords changed through the socket.
+  // keywords changed through the socket. `sessions`: the SMTP and POP3 sessions,
+  // listed and ended through the socket.
   ControlServer(asio::io_context& io, const config::Config& cfg, Stats& stats, store::DbPool& pool,
-                SettingsCache* settings, std::function<void()> reload, SpamCache* spam = nullptr);
+                SettingsCache* settings, net::SessionRegistry& sessions, std::function<void()> reload,
+                SpamCache* spam = nullptr);
   ~ControlServer();
 
   // Replaces a stale socket file, refuses when a live daemon answers on it, binds,

@@ -22,6 +22,7 @@
 #include "server/daemon/settings_cache.hpp"
 #include "server/daemon/spam_cache.hpp"
 #include "server/daemon/listeners.hpp"
+#include "server/daemon/privileges.hpp"
 #include "server/daemon/stats.hpp"
 #include "server/store/db_pool.hpp"
 #include "server/store/managed_db.hpp"
@@ -119,10 +120,13 @@ class Runtime {
     std::unique_ptr<Listeners> listeners;
     std::unique_ptr<ControlServer> control;
     try {
+      // What needs root comes first: the key file, the sockets (design.md 8). The
+      // database is opened only once shicksd runs as server.user.
+      auto account = account_to_become(cfg_);
+      tls = load_tls(cfg_);
       store::ConnectOptions opts;
       if (cfg_.database.mode == config::DatabaseMode::managed) {
-        managed = std::make_unique<store::ManagedDatabase>(cfg_);
-        managed->start();
+        managed = std::make_unique<store::ManagedDatabase>(cfg_, account ? account->name : std::string());
         opts = managed->connect_options();
       } else {
         opts = external_options(cfg_);
@@ -130,15 +134,20 @@ class Runtime {
       pool = std::make_unique<store::DbPool>(opts, cfg_.database.pool_size, cfg_.database.queue_limit);
       settings = std::make_unique<SettingsCache>(*pool);
       spam = std::make_unique<SpamCache>(*pool);
-      prepare_database(opts, *settings, *spam);
-      tls = load_tls(cfg_);
       ctx = std::make_unique<ServerContext>(ServerContext{io, cfg_, stats_, *pool, *settings, throttle_, limiter_,
                                                           pop3_limiter_, sessions_, tls.get(), *spam});
       listeners = std::make_unique<Listeners>(*ctx);
       listeners->bind_all();
-      control =
-          std::make_unique<ControlServer>(io, cfg_, stats_, *pool, settings.get(), [this] { reload(); }, spam.get());
+      control = std::make_unique<ControlServer>(io, cfg_, stats_, *pool, settings.get(), sessions_,
+                                                [this] { reload(); }, spam.get());
+      bool socket_dir_created = !fs::exists(cfg_.server.control_socket.parent_path());
       control->bind();
+      if (account) {
+        hand_over(cfg_, *account, socket_dir_created);
+        become(*account);
+      }
+      if (managed) managed->start();
+      prepare_database(opts, *settings, *spam);
       listeners->start();
       control->start();
       settings->start(io, std::chrono::seconds(5));

@@ -44,12 +44,12 @@ asio::awaitable<std::size_t> Stream::read_some(char* buf, std::size_t n, std::ch
     auto rd = s_.async_read_some(asio::buffer(buf, n), exp::as_tuple(asio::use_awaitable));
     auto race = std::move(rd) || std::move(wait);
     auto res = co_await std::move(race);
-    co_return settle(res, ec);
+    co_return counted_in(settle(res, ec));
   }
   auto rd = s_.next_layer().async_read_some(asio::buffer(buf, n), exp::as_tuple(asio::use_awaitable));
   auto race = std::move(rd) || std::move(wait);
   auto res = co_await std::move(race);
-  co_return settle(res, ec);
+  co_return counted_in(settle(res, ec));
 }
 
 asio::awaitable<void> Stream::write(std::string_view data, std::chrono::milliseconds limit) {
@@ -69,6 +69,12 @@ asio::awaitable<void> Stream::write(std::string_view data, std::chrono::millisec
     settle(res, ec);
   }
   if (ec) throw std::system_error(ec, ec == asio::error::timed_out ? "write timed out" : "write");
+  if (info_) info_->add_out(data.size());
+}
+
+std::size_t Stream::counted_in(std::size_t n) {
+  if (info_) info_->add_in(n);
+  return n;
 }
 
 asio::awaitable<bool> Stream::handshake(std::chrono::milliseconds limit, std::string& error) {
@@ -88,6 +94,7 @@ asio::awaitable<bool> Stream::handshake(std::chrono::milliseconds limit, std::st
     co_return false;
   }
   tls_ = true;
+  if (info_) info_->set_tls();
   co_return true;
 }
 

@@ -3,6 +3,7 @@
 // (or TLS from the start on smtps/pop3s), every read and write bounded in time so a
 // peer that stops reading or writing cannot hold a session forever.
 #include <chrono>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -11,6 +12,8 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/ssl/context.hpp>
 #include <asio/ssl/stream.hpp>
+
+#include "server/net/session_info.hpp"
 
 namespace shicks::net {
 
@@ -32,10 +35,14 @@ class Stream {
   asio::awaitable<bool> handshake(std::chrono::milliseconds limit, std::string& error);
 
   void close();
+  // Counts the bytes read and written (after TLS) and notes the handshake there.
+  void publish_to(std::shared_ptr<SessionInfo> info) { info_ = std::move(info); }
 
  private:
   asio::ssl::stream<asio::ip::tcp::socket> s_;
   bool tls_ = false;
+  std::shared_ptr<SessionInfo> info_;
+  std::size_t counted_in(std::size_t n);
 };
 
 }  // namespace shicks::net

@@ -65,6 +65,16 @@ std::string Protocol::greeting() const {
   return ok("Shicks POP3 ready");
 }
 
+const char* Protocol::state_name() const {
+  switch (state_) {
+    case State::authorization: return "authorization";
+    case State::transaction: return "transaction";
+    case State::update: return "update";
+    case State::closed: return "closed";
+  }
+  return "?";
+}
+
 std::string Protocol::shutdown_reply() const { return err("[SYS/TEMP] Server shutting down"); }
 
 // RFC 1939 3: an autologout ends the session without entering the UPDATE state.

@@ -104,6 +104,8 @@ class Protocol {
 
   enum class State { authorization, transaction, update, closed };
   State state() const { return state_; }
+  // authorization, transaction, update, closed (for shicks-top and session list).
+  const char* state_name() const;
   bool in_transaction() const { return state_ == State::transaction; }
   bool tls_active() const { return tls_; }
   // Is a SASL response line expected next (RFC 5034 4: may exceed 255 octets)?

@@ -103,6 +103,18 @@ class Session {
     std::error_code ec;
     stream_.socket().cancel(ec);
   }
+  // `session.kill`: the connection ends at once, without a reply (and without UPDATE).
+  void kill() {
+    killed_ = true;
+    std::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().cancel(ec);
+  }
+  std::shared_ptr<net::SessionInfo> publish() {
+    info_ = std::make_shared<net::SessionInfo>(sid_, implicit_tls_ ? "pop3s" : "pop3", peer_);
+    stream_.publish_to(info_);
+    return info_;
+  }
   net::Stream& stream() { return stream_; }
 
  private:
@@ -155,6 +167,8 @@ class Session {
   std::string out_;
   std::string end_reason_ = "quit";
   bool shutting_down_ = false;
+  bool killed_ = false;
+  std::shared_ptr<net::SessionInfo> info_ = std::make_shared<net::SessionInfo>("", "", "");
   // The maildrop lease: taken at login, renewed every third of its lifetime.
   std::uint64_t user_id_ = 0;
   std::string user_;
@@ -166,6 +180,7 @@ class Session {
 };
 
 asio::awaitable<bool> Session::fill() {
+  info_->set_state(proto_.state_name());
   const auto deadline = Clock::now() + std::chrono::seconds(ctx_.cfg.pop3.autologout_seconds);
   for (;;) {
     if (shutting_down_) break;
@@ -270,6 +285,7 @@ asio::awaitable<void> Session::run() {
         continue;
       }
       Action a = line->too_long ? proto_.on_line_too_long() : proto_.on_line(line->text);
+      info_->set_state(proto_.state_name());
       open = co_await perform(std::move(a));
       if (out_.size() >= kFlushBytes) co_await flush();
     }
@@ -281,6 +297,7 @@ asio::awaitable<void> Session::run() {
   // the lease back.
   co_await release();
   stream_.close();
+  if (killed_) end_reason_ = "killed";
   event(log::Level::info, "pop3.disconnect").kv("reason", end_reason_).kv("errors", proto_.errors());
 }
 
@@ -350,6 +367,7 @@ asio::awaitable<Action> Session::authenticate(const auth::Credentials& creds) {
   }
   user_id_ = r.user_id;
   user_ = r.user;
+  info_->set_user(user_);
   co_return proto_.on_auth_result(Protocol::AuthOutcome::ok);
 }
 
@@ -472,7 +490,9 @@ asio::awaitable<void> run_session(tcp::socket sock, bool implicit_tls, std::stri
                                            ctx.tls ? *ctx.tls : no_tls);
   Session* raw = session.get();
   auto on_shutdown = [raw] { raw->request_shutdown(); };
-  net::Registration reg(ctx.sessions, ctx.sessions.add(raw->stream().socket().get_executor(), on_shutdown));
+  auto on_kill = [raw] { raw->kill(); };
+  net::Registration reg(ctx.sessions,
+                        ctx.sessions.add(raw->stream().socket().get_executor(), on_shutdown, raw->publish(), on_kill));
   ctx.stats.connections_total++;
   ctx.stats.connections_open++;
   co_await session->run();

@@ -68,6 +68,21 @@ std::vector<std::string> Protocol::ehlo_lines() const {
   return lines;
 }
 
+const char* Protocol::state_name() const {
+  switch (state_) {
+    case State::fresh: return "connected";
+    case State::greeted: return "greeted";
+    case State::auth_plain:
+    case State::auth_login: return "auth";
+    case State::in_mail: return "mail";
+    case State::data: return "data";
+    case State::tls: return "starttls";
+    case State::delivering: return "delivering";
+    case State::closed: return "closed";
+  }
+  return "?";
+}
+
 std::string Protocol::with_protocol() const {
   // RFC 3848 / RFC 6531 3.7.3
   std::string base = tx_.smtputf8 ? "UTF8SMTP" : (esmtp_ ? "ESMTP" : "SMTP");

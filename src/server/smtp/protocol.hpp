@@ -124,6 +124,9 @@ class Protocol {
   // ESMTPSA, UTF8SMTP, UTF8SMTPS, UTF8SMTPA, UTF8SMTPSA.
   std::string with_protocol() const;
   unsigned errors() const { return errors_; }
+  // The state for people (shicks-top, session list): connected, greeted, auth,
+  // mail, data, starttls, delivering, closed.
+  const char* state_name() const;
 
  private:
   enum class State { fresh, greeted, in_mail, auth_plain, auth_login, data, tls, delivering, closed };

@@ -75,6 +75,18 @@ class Session {
     std::error_code ec;
     conn_.socket().cancel(ec);
   }
+  // `session.kill`: the connection ends at once, without a reply.
+  void kill() {
+    killed_ = true;
+    std::error_code ec;
+    conn_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    conn_.socket().cancel(ec);
+  }
+  std::shared_ptr<net::SessionInfo> publish() {
+    info_ = std::make_shared<net::SessionInfo>(sid_, listener_name(listener_), peer_);
+    conn_.publish_to(info_);
+    return info_;
+  }
   net::Stream& conn() { return conn_; }
 
  private:
@@ -134,10 +146,13 @@ class Session {
   std::string body_;  // the message being received (bounded by the size limit)
   std::string end_reason_ = "quit";
   bool shutting_down_ = false;
+  bool killed_ = false;
+  std::shared_ptr<net::SessionInfo> info_ = std::make_shared<net::SessionInfo>("", "", "");
   char buf_[16384];
 };
 
 asio::awaitable<bool> Session::fill(std::chrono::seconds limit) {
+  info_->set_state(proto_.state_name());
   if (shutting_down_) {
     queue(proto_.shutdown_reply());
     end_reason_ = "shutdown";
@@ -204,12 +219,14 @@ asio::awaitable<void> Session::run() {
         continue;
       }
       Action a = line->too_long ? proto_.on_line_too_long() : proto_.on_line(line->text);
+      info_->set_state(proto_.state_name());
       open = co_await perform(std::move(a));
     }
     co_await flush();
   } catch (const std::system_error& e) {
     end_reason_ = e.what();
   }
+  if (killed_) end_reason_ = "killed";
   conn_.close();
   event(log::Level::info, "smtp.disconnect").kv("reason", end_reason_).kv("errors", proto_.errors());
 }
@@ -347,6 +364,7 @@ asio::awaitable<Action> Session::authenticate(const auth::Credentials& creds) {
     case daemon::LoginOutcome::ok: break;
   }
   event(log::Level::info, "smtp.auth").kv("user", r.user);
+  info_->set_user(r.user);
   co_return proto_.on_auth_result(Protocol::AuthOutcome::ok, r.user);
 }
 
@@ -425,7 +443,9 @@ asio::awaitable<void> run_session(tcp::socket sock, Listener listener, std::stri
                                            ctx.tls ? *ctx.tls : no_tls);
   Session* raw = session.get();
   auto on_shutdown = [raw] { raw->request_shutdown(); };
-  net::Registration reg(ctx.sessions, ctx.sessions.add(raw->conn().socket().get_executor(), on_shutdown));
+  auto on_kill = [raw] { raw->kill(); };
+  net::Registration reg(ctx.sessions,
+                        ctx.sessions.add(raw->conn().socket().get_executor(), on_shutdown, raw->publish(), on_kill));
   ctx.stats.connections_total++;
   ctx.stats.connections_open++;
   co_await session->run();

@@ -82,7 +82,7 @@ void terminate(pid_t pid, bool child, std::chrono::milliseconds grace) {
 
 }  // namespace
 
-ManagedDatabase::ManagedDatabase(const config::Config& cfg) : cfg_(cfg) {
+ManagedDatabase::ManagedDatabase(const config::Config& cfg, std::string os_user) : cfg_(cfg) {
   state_ = cfg.server.state_dir;
   datadir_ = state_ / "mysql";
   rundir_ = state_ / "run";
@@ -92,7 +92,8 @@ ManagedDatabase::ManagedDatabase(const config::Config& cfg) : cfg_(cfg) {
   errlog_ = logdir_ / "mariadb.err";
   lockfile_ = state_ / "shicksd.lock";
   root_ = ::geteuid() == 0;
-  if (passwd* pw = ::getpwuid(::geteuid())) os_user_ = pw->pw_name;
+  if (!os_user.empty()) os_user_ = std::move(os_user);
+  else if (passwd* pw = ::getpwuid(::geteuid())) os_user_ = pw->pw_name;
   else os_user_ = root_ ? "root" : std::to_string(::geteuid());
 }
 

@@ -23,7 +23,10 @@ namespace shicks::store {
 
 class ManagedDatabase {
  public:
-  explicit ManagedDatabase(const config::Config& cfg);
+  // `os_user`: the account mariadbd runs as and shicksd connects as (unix_socket
+  // authentication); default: the current one. shicksd passes server.user when it
+  // is about to drop root.
+  explicit ManagedDatabase(const config::Config& cfg, std::string os_user = {});
   ~ManagedDatabase();
   ManagedDatabase(const ManagedDatabase&) = delete;
   ManagedDatabase& operator=(const ManagedDatabase&) = delete;
