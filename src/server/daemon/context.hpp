@@ -1,6 +1,7 @@
 #pragma once
 // What every session of shicksd shares. Owned by the daemon's Runtime; sessions hold
 // a reference for their whole life (they end before the Runtime does).
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -52,6 +53,7 @@ struct ServerContext {
   ConnectionLimiter& pop3_limiter;  // POP3
   net::SessionRegistry& sessions;
   asio::ssl::context* tls;  // null: no certificate, no TLS
+  std::function<void()> wake_relay;  // tells the relay queue runner that mail was queued
 };
 
 }  // namespace shicks::daemon

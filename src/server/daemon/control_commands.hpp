@@ -28,6 +28,7 @@ struct CommandContext {
   store::DbPool& pool;
   SettingsCache* settings;  // told about settings written here (may be null)
   std::function<void()> reload;
+  std::function<void()> wake_relay;  // may be empty
 };
 
 // Answers one request (any command but `watch`).

@@ -53,7 +53,7 @@ struct ControlServer::Impl {
 
   Impl(asio::io_context& io, const config::Config& cfg, Stats& stats, store::DbPool& pool, SettingsCache* settings,
        std::function<void()> r)
-      : io(io), cfg(cfg), stats(stats), commands{cfg, stats, pool, settings, std::move(r)}, acceptor(io),
+      : io(io), cfg(cfg), stats(stats), commands{cfg, stats, pool, settings, std::move(r), {}}, acceptor(io),
         path(cfg.server.control_socket.string()) {}
 };
 
@@ -240,5 +240,7 @@ void ControlServer::close() {
   struct stat st{};
   if (::lstat(impl_->path.c_str(), &st) == 0 && st.st_ino == impl_->inode) ::unlink(impl_->path.c_str());
 }
+
+void ControlServer::set_relay_wakeup(std::function<void()> wake) { impl_->commands.wake_relay = std::move(wake); }
 
 }  // namespace shicks::daemon

@@ -22,6 +22,7 @@
 #include "server/daemon/settings_cache.hpp"
 #include "server/daemon/listeners.hpp"
 #include "server/daemon/stats.hpp"
+#include "server/relay/queue_runner.hpp"
 #include "server/store/db_pool.hpp"
 #include "server/store/managed_db.hpp"
 #include "server/store/migrations.hpp"
@@ -116,6 +117,7 @@ class Runtime {
     std::unique_ptr<ServerContext> ctx;
     std::unique_ptr<Listeners> listeners;
     std::unique_ptr<ControlServer> control;
+    std::unique_ptr<relay::QueueRunner> runner;
     try {
       store::ConnectOptions opts;
       if (cfg_.database.mode == config::DatabaseMode::managed) {
@@ -130,13 +132,18 @@ class Runtime {
       prepare_database(opts, *settings);
       tls = load_tls(cfg_);
       ctx = std::make_unique<ServerContext>(
-          ServerContext{io, cfg_, stats_, *pool, *settings, throttle_, limiter_, pop3_limiter_, sessions_, tls.get()});
+          ServerContext{io, cfg_, stats_, *pool, *settings, throttle_, limiter_, pop3_limiter_, sessions_, tls.get(), {}});
+      runner = std::make_unique<relay::QueueRunner>(*ctx);
+      ctx->wake_relay = [r = runner.get()] { r->wake(); };
       listeners = std::make_unique<Listeners>(*ctx);
       listeners->bind_all();
       control = std::make_unique<ControlServer>(io, cfg_, stats_, *pool, settings.get(), [this] { reload(); });
       control->bind();
+      control->set_relay_wakeup(ctx->wake_relay);
       listeners->start();
       control->start();
+      runner->start();  // after bind(): no other daemon runs with our control socket (queue_runner.hpp)
+      relay_ = runner.get();
       settings->start(io, std::chrono::seconds(5));
     } catch (const std::exception& e) {
       std::fprintf(stderr, "shicksd: %s\n", e.what());
@@ -157,6 +164,8 @@ class Runtime {
     stop_watchdog();
 
     log::info("stopping").kv("stage", "database");
+    relay_ = nullptr;
+    runner.reset();
     control.reset();
     listeners.reset();
     pool->stop();
@@ -190,6 +199,9 @@ class Runtime {
       listeners.close();
       control.close();
       settings.stop();
+      // A relay delivery in progress is abandoned; its recipients are sent again
+      // after the restart (at-least-once).
+      if (relay_) relay_->stop();
       // Sessions answer 421 4.3.2 (-ERR for POP3) at their next read; a message
       // being stored finishes first.
       sessions_.shutdown_all();
@@ -253,6 +265,7 @@ class Runtime {
   ConnectionLimiter limiter_{cfg_.smtp.max_connections_per_ip};
   ConnectionLimiter pop3_limiter_{cfg_.pop3.max_connections_per_ip};
   net::SessionRegistry sessions_;
+  relay::QueueRunner* relay_ = nullptr;  // set while the runner runs
   std::thread watchdog_;
   std::mutex wd_mu_;
   std::condition_variable wd_cv_;

@@ -19,6 +19,10 @@ std::vector<std::pair<const char*, std::uint64_t>> Stats::counters() const {
       {"pop3_retrievals", pop3_retrievals.load()},
       {"pop3_bytes_sent", pop3_bytes_sent.load()},
       {"pop3_deletions", pop3_deletions.load()},
+      {"relay_queued", relay_queued.load()},
+      {"relay_sent", relay_sent.load()},
+      {"relay_deferred", relay_deferred.load()},
+      {"relay_bounced", relay_bounced.load()},
   };
 }
 

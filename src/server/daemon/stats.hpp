@@ -46,6 +46,11 @@ class Stats {
   std::atomic<std::uint64_t> pop3_retrievals{0};  // RETR and TOP
   std::atomic<std::uint64_t> pop3_bytes_sent{0};   // message octets sent by RETR/TOP (after dot-stuffing)
   std::atomic<std::uint64_t> pop3_deletions{0};    // messages removed at QUIT
+  // Relay (per recipient)
+  std::atomic<std::uint64_t> relay_queued{0};    // queued for the smarthost by this daemon
+  std::atomic<std::uint64_t> relay_sent{0};      // accepted by the smarthost
+  std::atomic<std::uint64_t> relay_deferred{0};  // temporary failures (retried later)
+  std::atomic<std::uint64_t> relay_bounced{0};   // given up: permanent failure or lifetime over
 
   // Every counter above by name, for `status` and `watch`.
   std::vector<std::pair<const char*, std::uint64_t>> counters() const;
