@@ -670,6 +670,11 @@ asio::awaitable<control::Response> relay_test(const control::Request& req, const
                                               CommandContext& ctx) {
   control::Response resp;
   resp.id = req.id;
+  json args = json::parse(req.args_json, nullptr, false);
+  if (args.is_object() && !args.empty()) {
+    resp.error = fmt::format("relay.test takes no argument \"{}\"", args.begin().key());
+    co_return resp;
+  }
   if (!ctx.settings) {
     resp.error = "the relay settings are not available";
     co_return resp;
