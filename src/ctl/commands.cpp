@@ -165,6 +165,24 @@ void print_relay(const json& r) {
   out(fields(kv));
 }
 
+// relay test: each step with the relay's answer, then the verdict.
+void print_relay_test(const json& r) {
+  out(printable("relay " + text(r, "host") + " port " + text(r, "port") + ", tls " + text(r, "tls") +
+                (flag(r, "tls_verify") ? "" : " (certificate not verified)")) +
+      "\n");
+  Table t({{"STEP", Table::left, 32}, {"RESULT"}, {"ANSWER", Table::left, 72}});
+  for (const auto& st : r.value("steps", json::array())) {
+    const json lines = st.value("lines", json::array());
+    std::string first = lines.empty() || !lines[0].is_string() ? "" : lines[0].get<std::string>();
+    t.add({text(st, "step"), flag(st, "ok") ? "ok" : "FAILED", first});
+    for (std::size_t i = 1; i < lines.size(); ++i)
+      if (lines[i].is_string()) t.add({"", "", lines[i].get<std::string>()});
+  }
+  out(t.render());
+  if (flag(r, "passed")) out("relay test passed\n");
+  else out(printable("relay test FAILED: " + text(r, "error")) + "\n");
+}
+
 void print_keywords(const json& r) {
   const json list = r.value("keywords", json::array());
   if (list.empty()) return out("no spam keywords\n");
@@ -446,6 +464,8 @@ Commands::Commands(CLI::App& app) : o_(std::make_unique<Options>()) {
   }
   add(relay->add_subcommand("clear", "forget the relay: mail for non-local recipients is refused"), "relay.clear",
       no_args, [](const json&) { out("relay cleared: relaying is off\n"); });
+  add(relay->add_subcommand("test", "connect to the relay: greeting, EHLO, STARTTLS, AUTH, QUIT (exit 1 on failure)"),
+      "relay.test", no_args, print_relay_test);
 
   // ---- spam keywords
   auto* spam = group("spam", "spam keywords (matched against the Subject)");

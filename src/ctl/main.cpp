@@ -65,10 +65,13 @@ int main(int argc, char** argv) {
   }
   if (!resp->ok) return fail(kRefused, resp->error, as_json);
   json result = json::parse(resp->result_json, nullptr, false);
+  // An answer that reports a failed check ("passed": false, e.g. relay test) exits 1
+  // once it is printed.
+  int code = result.is_object() && result.contains("passed") && result["passed"] == false ? kRefused : kOk;
   if (as_json) {
     std::printf("%s\n", result.dump(2, ' ', false, json::error_handler_t::replace).c_str());
-    return kOk;
+    return code;
   }
   cmd->print(result);
-  return kOk;
+  return code;
 }

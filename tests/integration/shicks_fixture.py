@@ -1055,3 +1055,245 @@ def pop3_fetch_all(port, user, password, timeout=15):
         return out
     finally:
         p.close()
+
+
+# ---------------------------------------------------------------- an SMTP sink for relay tests
+
+class SmtpSink:
+    """A scriptable SMTP server on loopback standing in for the relay (smarthost).
+
+    tls:   None (plaintext), "starttls" (offers STARTTLS) or "implicit" (TLS from the
+           first byte); the certificate is the tests' self-signed one (tls_pair()).
+    auth:  (user, password) to require AUTH PLAIN/LOGIN before MAIL (offered only
+           under TLS unless auth_plaintext=True).
+    Behaviour is changed on the fly through these attributes (functions called per
+    command; a reply is a (code, text) pair):
+      rcpt_reply(address) -> reply          default 250 2.1.5
+      data_reply(message) -> reply | None   default 250 2.0.0; None stalls: no reply,
+                                            the connection is held until release()
+    Recorded: messages (accepted transactions: dicts mail_from, mail_params, rcpts,
+    data (bytes, dot-unstuffed), tls, auth_user), commands (every command line, AUTH
+    payloads included), sessions (connections accepted), stalled (an Event).
+    """
+
+    def __init__(self, testcase=None, tls=None, auth=None, auth_plaintext=False, pipelining=True, eightbitmime=True,
+                 size=None, host="127.0.0.1"):
+        import ssl
+        self.tls, self.auth, self.auth_plaintext = tls, auth, auth_plaintext
+        self.pipelining, self.eightbitmime, self.size = pipelining, eightbitmime, size
+        self.rcpt_reply = lambda address: (250, "2.1.5 Ok")
+        self.data_reply = lambda message: (250, "2.0.0 Ok: queued")
+        self.messages, self.commands = [], []
+        self.sessions = 0
+        self.stalled = threading.Event()
+        self._release = threading.Event()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._conns = []
+        if tls:
+            cert, key = tls_pair()
+            self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.ctx.load_cert_chain(cert, key)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, 0))
+        self.sock.listen(16)
+        self.host, self.port = host, self.sock.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+        if testcase is not None:
+            testcase.addCleanup(self.close)
+
+    # ---- control
+    def release(self):
+        """Ends a stall (the held connection is closed without a reply)."""
+        self._release.set()
+
+    def wait_messages(self, n, timeout=30):
+        """Waits until at least n messages were accepted; returns the list."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.messages) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"sink got {len(self.messages)} messages, expected {n}; commands: "
+                                         f"{self.commands[-30:]}")
+                self._cond.wait(left)
+            return list(self.messages)
+
+    def close(self):
+        self._closed = True
+        self._release.set()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        for c in list(self._conns):
+            try:
+                c.close()
+            except OSError:
+                pass
+
+    # ---- server
+    def _serve(self):
+        while not self._closed:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.sessions += 1
+            self._conns.append(conn)
+            threading.Thread(target=self._session_safe, args=(conn,), daemon=True).start()
+
+    def _session_safe(self, conn):
+        try:
+            self._session(conn)
+        except (OSError, EOFError, ValueError):
+            pass
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def _session(self, conn):
+        import base64
+        conn.settimeout(60)
+        tls_active = False
+        if self.tls == "implicit":
+            conn = self.ctx.wrap_socket(conn, server_side=True)
+            self._conns.append(conn)
+            tls_active = True
+        buf = [b""]
+
+        def readline():
+            while b"\r\n" not in buf[0]:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    raise EOFError()
+                buf[0] += chunk
+            line, buf[0] = buf[0].split(b"\r\n", 1)
+            return line
+
+        def reply(code, text):
+            lines = text if isinstance(text, list) else [text]
+            out = b""
+            for i, l in enumerate(lines):
+                sep = " " if i == len(lines) - 1 else "-"
+                out += f"{code}{sep}{l}\r\n".encode()
+            conn.sendall(out)
+
+        auth_user = None
+        tx = None
+        reply(220, "sink.test ESMTP")
+        while True:
+            line = readline()
+            text = line.decode("utf-8", "replace")
+            self.commands.append(text)
+            verb = text.split(" ", 1)[0].upper()
+            arg = text[len(verb) + 1:] if " " in text else ""
+            if verb == "EHLO":
+                ext = ["sink.test"]
+                if self.pipelining:
+                    ext.append("PIPELINING")
+                if self.eightbitmime:
+                    ext.append("8BITMIME")
+                if self.size is not None:
+                    ext.append(f"SIZE {self.size}")
+                if self.tls == "starttls" and not tls_active:
+                    ext.append("STARTTLS")
+                if self.auth and (tls_active or self.auth_plaintext):
+                    ext.append("AUTH PLAIN LOGIN")
+                ext.append("ENHANCEDSTATUSCODES")
+                reply(250, ext)
+            elif verb == "HELO":
+                reply(250, "sink.test")
+            elif verb == "STARTTLS" and self.tls == "starttls" and not tls_active:
+                reply(220, "2.0.0 Ready to start TLS")
+                if buf[0]:
+                    return  # plaintext injection: drop
+                conn = self.ctx.wrap_socket(conn, server_side=True)
+                self._conns.append(conn)
+                tls_active = True
+            elif verb == "AUTH" and self.auth:
+                parts = arg.split(" ")
+                mech = parts[0].upper()
+                if mech == "PLAIN":
+                    resp = parts[1] if len(parts) > 1 else None
+                    if resp is None:
+                        reply(334, "")
+                        resp = readline().decode()
+                    fields = base64.b64decode(resp).split(b"\0")
+                    user, pw = fields[1].decode(), fields[2].decode()
+                elif mech == "LOGIN":
+                    reply(334, "VXNlcm5hbWU6")
+                    user = base64.b64decode(readline()).decode()
+                    reply(334, "UGFzc3dvcmQ6")
+                    pw = base64.b64decode(readline()).decode()
+                else:
+                    reply(504, "5.5.4 mechanism not supported")
+                    continue
+                if (user, pw) == tuple(self.auth):
+                    auth_user = user
+                    reply(235, "2.7.0 Authentication successful")
+                else:
+                    reply(535, "5.7.8 Authentication credentials invalid")
+            elif verb == "MAIL":
+                if self.auth and not auth_user:
+                    reply(530, "5.7.0 Authentication required")
+                    continue
+                m = re.match(r"FROM:<([^>]*)>(.*)$", arg, re.I)
+                tx = {"mail_from": m.group(1), "mail_params": m.group(2).split(), "rcpts": [], "tls": tls_active,
+                      "auth_user": auth_user}
+                reply(250, "2.1.0 Ok")
+            elif verb == "RCPT":
+                if tx is None:
+                    reply(503, "5.5.1 MAIL first")
+                    continue
+                address = re.match(r"TO:<([^>]*)>", arg, re.I).group(1)
+                code, t = self.rcpt_reply(address)
+                if 200 <= code < 300:
+                    tx["rcpts"].append(address)
+                reply(code, t)
+            elif verb == "DATA":
+                if tx is None or not tx["rcpts"]:
+                    reply(554, "5.5.1 No valid recipients")
+                    continue
+                reply(354, "End data with <CR><LF>.<CR><LF>")
+                lines = []
+                while True:
+                    l = readline()
+                    if l == b".":
+                        break
+                    lines.append(l[1:] if l.startswith(b".") else l)
+                tx["data"] = b"".join(l + b"\r\n" for l in lines)
+                r = self.data_reply(tx)
+                if r is None:
+                    self.stalled.set()
+                    self._release.wait(120)
+                    return
+                if 200 <= r[0] < 300:
+                    with self._cond:
+                        self.messages.append(tx)
+                        self._cond.notify_all()
+                reply(*r)
+                tx = None
+            elif verb == "RSET":
+                tx = None
+                reply(250, "2.0.0 Ok")
+            elif verb == "NOOP":
+                reply(250, "2.0.0 Ok")
+            elif verb == "QUIT":
+                reply(221, "2.0.0 Bye")
+                return
+            else:
+                reply(502, "5.5.2 Command not recognized")
+
+
+def relay_to(daemon, sink, tls="none", verify=None):
+    """Points `daemon`'s relay at `sink` (through shicksctl, effective at once)."""
+    rc, out, err = daemon.ctl("relay", "set", "--host", sink.host, "--port", str(sink.port), "--tls", tls)
+    if rc != 0:
+        raise AssertionError(f"relay set failed: {err}")
+    if verify is not None:
+        daemon.ctl("config", "set", "relay.tls_verify", "true" if verify else "false")

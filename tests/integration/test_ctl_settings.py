@@ -29,7 +29,7 @@ EVERY_COMMAND = [
     ["mailbox", "list", "x"], ["mailbox", "purge", "x"],
     ["relay", "show"], ["relay", "set", "--host", "smart.example"], ["relay", "clear"],
     ["spam", "add-keyword", "k"], ["spam", "del-keyword", "k"], ["spam", "list"], ["spam", "import", "-"],
-    ["queue", "list"], ["queue", "show", "1"], ["queue", "flush"], ["queue", "del", "1"],
+    ["relay", "test"], ["queue", "list"], ["queue", "show", "1"], ["queue", "flush"], ["queue", "del", "1"],
     ["config", "list"], ["config", "get", "spam.action"], ["config", "set", "spam.action", "tag"],
 ]
 
@@ -119,31 +119,34 @@ class Queue(CtlCase):
         self.assertEqual(self.ok("queue", "list"), "the relay queue is empty\n")
         self.assertEqual(self.js("queue", "list"), {"entries": []})
         self.ok("user", "add", "q_ivy", "--password-stdin", "--email", "q_ivy@ex.test", input="pw\n")
-        # A relay (nothing listens there; the runner of issue 6 is not here yet) lets
-        # the trusted test client send to a foreign domain: the rows wait in the queue.
-        self.ok("relay", "set", "--host", "relay.invalid", "--port", "9")
+        # A relay where nothing listens lets the trusted test client send to a foreign
+        # domain: the runner's first attempt fails and the rows wait an hour.
+        self.ok("config", "set", "relay.retry_initial_seconds", "3600")
+        self.ok("relay", "set", "--host", "127.0.0.1", "--port", str(fx.free_ports(1)[0]), "--tls", "none")
         with smtplib.SMTP("127.0.0.1", self.d.ports["smtp"], local_hostname="client.example", timeout=15) as s:
             s.sendmail("q_ivy@ex.test", ["far@remote.example", "away@remote.example", "q_ivy@ex.test"],
                        b"From: <q_ivy@ex.test>\r\nSubject: outbound\r\n\r\nhello\r\n")
+        fx.wait_until(lambda: [e["attempts"] for e in self.js("queue", "list")["entries"]] == [1, 1], 15,
+                      what="the first attempts")
         entries = self.js("queue", "list")["entries"]
         self.assertEqual(sorted(e["recipient"] for e in entries), ["away@remote.example", "far@remote.example"])
         for e in entries:
             self.assertEqual(e["sender"], "q_ivy@ex.test")
             self.assertEqual(e["subject"], "outbound")
-            self.assertEqual(e["attempts"], 0)
+            self.assertIn("connecting to 127.0.0.1 port", e["last_error"])
         table = self.ok("queue", "list")
         self.assertEqual(table.splitlines()[0].split()[:4], ["ID", "RECIPIENT", "SENDER", "SIZE"])
         self.assertRegex(table, r"(?m)^\s*\d+\s+far@remote\.example\s+q_ivy@ex\.test")
         first, second = entries[0]["id"], entries[1]["id"]
         show = self.ok("queue", "show", str(first))
         self.assertRegex(show, rf"(?m)^id:\s+{first}$")
-        self.assertRegex(show, r"(?m)^attempts:\s+0$")
+        self.assertRegex(show, r"(?m)^attempts:\s+1$")
         self.assertEqual(self.js("queue", "show", str(first))["id"], first)
-        # flush: due now, claims cleared.
+        # flush: due now; a lease in force (a runner is sending the row) stays.
         self.d.sql("UPDATE relay_queue SET claimed_by = 'elsewhere', claimed_until = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR, "
                    "next_attempt_at = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR")
         self.assertEqual(self.ok("queue", "flush"), "2 queue entries are due now\n")
-        self.assertEqual(self.d.count("relay_queue", "claimed_by IS NULL AND next_attempt_at <= UTC_TIMESTAMP(6)"), 2)
+        self.assertEqual(self.d.count("relay_queue", "claimed_by = 'elsewhere' AND next_attempt_at <= UTC_TIMESTAMP(6)"), 2)
         self.assertEqual(self.js("queue", "flush"), {"flushed": 2})
         # del: the body stays while the other row (and ivy's mailbox) hold it.
         message_id = entries[0]["message_id"]
@@ -268,7 +271,7 @@ class Protocol(CtlCase):
             ({"cmd": "watch", "args": {"interval_seconds": 0}}, "interval_seconds"),
             ({"cmd": "watch", "args": {"interval_seconds": "1"}}, "interval_seconds"),
             ({"cmd": "watch", "args": {"bogus": 1}}, 'watch takes no argument "bogus"'),
-            ({"cmd": "relay.test"}, 'unknown command "relay.test"'),
+            ({"cmd": "relay.test", "args": {"host": "x"}}, 'relay.test takes no argument "host"'),
             ({"cmd": "spam.test"}, 'missing argument "subject"'),
         ]
         for request, reason in bad:

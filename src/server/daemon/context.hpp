@@ -1,6 +1,7 @@
 #pragma once
 // What every session of shicksd shares. Owned by the daemon's Runtime; sessions hold
 // a reference for their whole life (they end before the Runtime does).
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -54,6 +55,7 @@ struct ServerContext {
   net::SessionRegistry& sessions;
   asio::ssl::context* tls;  // null: no certificate, no TLS
   SpamCache& spam;
+  std::function<void()> wake_relay;  // tells the relay queue runner that mail was queued
 };
 
 }  // namespace shicks::daemon

@@ -20,7 +20,9 @@
 #include "server/daemon/settings_cache.hpp"
 #include "server/daemon/spam_cache.hpp"
 #include "server/spam/subject.hpp"
+#include "server/relay/queue_runner.hpp"
 #include "server/store/admin_store.hpp"
+#include "server/store/relay_store.hpp"
 #include "server/store/schema.hpp"
 #include "shicks/version.hpp"
 
@@ -438,8 +440,15 @@ Action queue_show(const Args& a, CommandContext&) {
   return {[id](store::Connection& c) { return answer(admin::show_queue(c, id), queue_json); }, {}};
 }
 
-Action queue_flush(const Args&, CommandContext&) {
-  return {[](store::Connection& c) -> Result { return json{{"flushed", admin::flush_queue(c)}}; }, {}};
+// Everything is due now; rows a runner is sending keep their lease (no double send).
+Action queue_flush(const Args&, CommandContext& ctx) {
+  auto wake = ctx.wake_relay;
+  return {[wake](store::Connection& c) -> Result {
+            json r = {{"flushed", store::relay::flush(c)}};
+            if (wake) wake();
+            return r;
+          },
+          {}};
 }
 
 Action queue_del(const Args& a, CommandContext&) {
@@ -781,6 +790,45 @@ asio::awaitable<void> watch_writer(stream_protocol::socket& sock, WatchOptions o
   }
 }
 
+// `relay test`: a session with the relay as the queue runner would open it, each step
+// reported; "passed" false (shicksctl exits 1) when a step fails.
+asio::awaitable<control::Response> relay_test(const control::Request& req, const PeerCred& peer, const std::string& sid,
+                                              CommandContext& ctx) {
+  control::Response resp;
+  resp.id = req.id;
+  json args = json::parse(req.args_json, nullptr, false);
+  if (args.is_object() && !args.empty()) {
+    resp.error = fmt::format("relay.test takes no argument \"{}\"", args.begin().key());
+    co_return resp;
+  }
+  if (!ctx.settings) {
+    resp.error = "the relay settings are not available";
+    co_return resp;
+  }
+  relay::RelaySettings settings = relay::current_settings(*ctx.settings, ctx.cfg.server.hostname);
+  if (settings.host.empty()) {
+    resp.error = "no relay is configured (shicksctl relay set --host HOST)";
+    co_return resp;
+  }
+  json r = {{"host", settings.host}, {"port", settings.port}, {"tls", ctx.settings->get("relay.tls")},
+            {"tls_verify", settings.verify}, {"auth", !settings.username.empty()}};
+  auto report = co_await relay::test_relay(std::move(settings));
+  json steps = json::array();
+  for (const auto& st : report.steps) {
+    json step = {{"step", st.step}, {"ok", st.ok}, {"lines", st.lines}};
+    steps.push_back(std::move(step));
+  }
+  r["steps"] = std::move(steps);
+  r["passed"] = report.ok;
+  r["error"] = report.ok ? json(nullptr) : json(report.error);
+  resp.ok = true;
+  resp.result_json = dump(r);
+  log::Event ev(log::Level::info, sid, "control.request");
+  ev.kv("cmd", "relay.test").kv("user", peer.user).kv("pid", peer.pid).kv("result", report.ok ? "passed" : "failed");
+  if (!report.ok) ev.kv("reason", report.error);
+  co_return resp;
+}
+
 }  // namespace
 
 asio::awaitable<control::Response> run_command(const control::Request& req, const PeerCred& peer,
@@ -808,6 +856,7 @@ asio::awaitable<control::Response> run_command(const control::Request& req, cons
     resp.result_json = dump(r);
     co_return resp;
   }
+  if (req.cmd == "relay.test") co_return co_await relay_test(req, peer, sid, ctx);
   for (const auto& local : kLocalCommands)
     if (req.cmd == local.name) co_return run_local(local, req, peer, sid, ctx);
   const Command* cmd = find_command(req.cmd);

@@ -32,6 +32,7 @@ struct CommandContext {
   std::function<void()> reload;
   SpamCache* spam = nullptr;  // refreshed after keyword changes made here; spam.test (may be null)
   net::SessionRegistry* sessions = nullptr;  // the SMTP and POP3 sessions (session.list, session.kill)
+  std::function<void()> wake_relay;  // may be empty
 };
 
 // Answers one request (any command but `watch`).

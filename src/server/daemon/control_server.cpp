@@ -243,4 +243,6 @@ void ControlServer::close() {
   if (::lstat(impl_->path.c_str(), &st) == 0 && st.st_ino == impl_->inode) ::unlink(impl_->path.c_str());
 }
 
+void ControlServer::set_relay_wakeup(std::function<void()> wake) { impl_->commands.wake_relay = std::move(wake); }
+
 }  // namespace shicks::daemon

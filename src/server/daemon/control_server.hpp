@@ -47,6 +47,8 @@ class ControlServer {
   void bind();
   void start();  // prints "control socket is up & running on PATH"
   void close();  // stops accepting and removes the socket file
+  // `queue flush` calls this after making the queue due (wakes the relay runner).
+  void set_relay_wakeup(std::function<void()> wake);
 
   struct Impl;
 

@@ -24,6 +24,7 @@
 #include "server/daemon/listeners.hpp"
 #include "server/daemon/privileges.hpp"
 #include "server/daemon/stats.hpp"
+#include "server/relay/queue_runner.hpp"
 #include "server/store/db_pool.hpp"
 #include "server/store/managed_db.hpp"
 #include "server/store/migrations.hpp"
@@ -119,6 +120,7 @@ class Runtime {
     std::unique_ptr<ServerContext> ctx;
     std::unique_ptr<Listeners> listeners;
     std::unique_ptr<ControlServer> control;
+    std::unique_ptr<relay::QueueRunner> runner;
     try {
       // What needs root comes first: the key file, the sockets (design.md 8). The
       // database is opened only once shicksd runs as server.user.
@@ -135,7 +137,9 @@ class Runtime {
       settings = std::make_unique<SettingsCache>(*pool);
       spam = std::make_unique<SpamCache>(*pool);
       ctx = std::make_unique<ServerContext>(ServerContext{io, cfg_, stats_, *pool, *settings, throttle_, limiter_,
-                                                          pop3_limiter_, sessions_, tls.get(), *spam});
+                                                          pop3_limiter_, sessions_, tls.get(), *spam, {}});
+      runner = std::make_unique<relay::QueueRunner>(*ctx);
+      ctx->wake_relay = [r = runner.get()] { r->wake(); };
       listeners = std::make_unique<Listeners>(*ctx);
       listeners->bind_all();
       control = std::make_unique<ControlServer>(io, cfg_, stats_, *pool, settings.get(), sessions_,
@@ -148,8 +152,11 @@ class Runtime {
       }
       if (managed) managed->start();
       prepare_database(opts, *settings, *spam);
+      control->set_relay_wakeup(ctx->wake_relay);
       listeners->start();
       control->start();
+      runner->start();  // after bind(): no other daemon runs with our control socket (queue_runner.hpp)
+      relay_ = runner.get();
       settings->start(io, std::chrono::seconds(5));
       spam->start(io, std::chrono::seconds(5));
     } catch (const std::exception& e) {
@@ -171,6 +178,8 @@ class Runtime {
     stop_watchdog();
 
     log::info("stopping").kv("stage", "database");
+    relay_ = nullptr;
+    runner.reset();
     control.reset();
     listeners.reset();
     pool->stop();
@@ -209,6 +218,9 @@ class Runtime {
       control.close();
       settings.stop();
       spam.stop();
+      // A relay delivery in progress is abandoned; its recipients are sent again
+      // after the restart (at-least-once).
+      if (relay_) relay_->stop();
       // Sessions answer 421 4.3.2 (-ERR for POP3) at their next read; a message
       // being stored finishes first.
       sessions_.shutdown_all();
@@ -272,6 +284,7 @@ class Runtime {
   ConnectionLimiter limiter_{cfg_.smtp.max_connections_per_ip};
   ConnectionLimiter pop3_limiter_{cfg_.pop3.max_connections_per_ip};
   net::SessionRegistry sessions_;
+  relay::QueueRunner* relay_ = nullptr;  // set while the runner runs
   std::thread watchdog_;
   std::mutex wd_mu_;
   std::condition_variable wd_cv_;

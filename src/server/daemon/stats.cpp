@@ -21,6 +21,10 @@ std::vector<std::pair<const char*, std::uint64_t>> Stats::counters() const {
       {"pop3_deletions", pop3_deletions.load()},
       {"spam_hits", spam_hits.load()},
       {"spam_rejected", spam_rejected.load()},
+      {"relay_queued", relay_queued.load()},
+      {"relay_sent", relay_sent.load()},
+      {"relay_deferred", relay_deferred.load()},
+      {"relay_bounced", relay_bounced.load()},
   };
 }
 

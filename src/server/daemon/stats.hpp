@@ -49,6 +49,11 @@ class Stats {
   // Spam filter
   std::atomic<std::uint64_t> spam_hits{0};      // messages whose Subject matched a keyword
   std::atomic<std::uint64_t> spam_rejected{0};  // of those, refused (spam.action = reject)
+  // Relay (per recipient)
+  std::atomic<std::uint64_t> relay_queued{0};    // queued for the smarthost by this daemon
+  std::atomic<std::uint64_t> relay_sent{0};      // accepted by the smarthost
+  std::atomic<std::uint64_t> relay_deferred{0};  // temporary failures (retried later)
+  std::atomic<std::uint64_t> relay_bounced{0};   // given up: permanent failure or lifetime over
 
   // Every counter above by name, for `status` and `watch`.
   std::vector<std::pair<const char*, std::uint64_t>> counters() const;

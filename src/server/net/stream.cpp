@@ -78,9 +78,24 @@ std::size_t Stream::counted_in(std::size_t n) {
 }
 
 asio::awaitable<bool> Stream::handshake(std::chrono::milliseconds limit, std::string& error) {
+  return run_handshake(asio::ssl::stream_base::server, limit, error);
+}
+
+asio::awaitable<bool> Stream::client_handshake(const std::string& server_name, std::chrono::milliseconds limit,
+                                               std::string& error) {
+  SSL* ssl = s_.native_handle();
+  if (!server_name.empty()) SSL_set_tlsext_host_name(ssl, server_name.c_str());
+  bool ok = co_await run_handshake(asio::ssl::stream_base::client, limit, error);
+  long verify = SSL_get_verify_result(ssl);
+  if (!ok && verify != X509_V_OK) error += fmt::format(" ({})", X509_verify_cert_error_string(verify));
+  co_return ok;
+}
+
+asio::awaitable<bool> Stream::run_handshake(asio::ssl::stream_base::handshake_type type,
+                                            std::chrono::milliseconds limit, std::string& error) {
   asio::steady_timer timer(s_.get_executor());
   timer.expires_after(limit);
-  auto hs = s_.async_handshake(asio::ssl::stream_base::server, exp::as_tuple(asio::use_awaitable));
+  auto hs = s_.async_handshake(type, exp::as_tuple(asio::use_awaitable));
   auto wait = timer.async_wait(exp::as_tuple(asio::use_awaitable));
   auto race = std::move(hs) || std::move(wait);
   auto res = co_await std::move(race);

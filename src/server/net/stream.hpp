@@ -33,12 +33,19 @@ class Stream {
 
   // Server side of the handshake, bounded in time. False (and `error`) on failure.
   asio::awaitable<bool> handshake(std::chrono::milliseconds limit, std::string& error);
+  // Client side (the relay client): `server_name` (if not empty) goes out as SNI; the context's
+  // verification settings apply. A failed verification names its reason in `error`.
+  asio::awaitable<bool> client_handshake(const std::string& server_name, std::chrono::milliseconds limit,
+                                         std::string& error);
 
   void close();
   // Counts the bytes read and written (after TLS) and notes the handshake there.
   void publish_to(std::shared_ptr<SessionInfo> info) { info_ = std::move(info); }
 
  private:
+  asio::awaitable<bool> run_handshake(asio::ssl::stream_base::handshake_type type, std::chrono::milliseconds limit,
+                                      std::string& error);
+
   asio::ssl::stream<asio::ip::tcp::socket> s_;
   bool tls_ = false;
   std::shared_ptr<SessionInfo> info_;

@@ -411,6 +411,7 @@ asio::awaitable<Action> Session::deliver() {
   std::size_t nrcpt = tx.recipients.size();
   std::string from = d.envelope_from;
   std::string id = d.queue_id;
+  std::size_t nrelay = d.relay_recipients.size();
 
   auto r = co_await store::async_run(ctx_.pool, std::move(job), asio::use_awaitable);
   DeliveryResult result;
@@ -426,6 +427,10 @@ asio::awaitable<Action> Session::deliver() {
         .kv("size", size);
     ctx_.stats.emit("smtp.accepted", {{"id", id}, {"from", from}, {"rcpts", std::to_string(nrcpt)},
                                       {"size", std::to_string(size)}});
+    if (nrelay > 0) {
+      ctx_.stats.relay_queued += nrelay;
+      if (ctx_.wake_relay) ctx_.wake_relay();
+    }
   } else {
     result.kind = r.error().outcome_unknown ? DeliveryResult::outcome_unknown : DeliveryResult::temp_failure;
     ctx_.stats.smtp_messages_rejected++;

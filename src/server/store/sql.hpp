@@ -97,6 +97,39 @@ inline constexpr Sql kInsertRelay{
     "INSERT INTO relay_queue (message_id, sender, recipient, next_attempt_at, created_at) "
     "VALUES (?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))"};
 
+// ---- relay queue runner (relay_store.cpp)
+// A runner claims due rows it can lock at once (SKIP LOCKED passes over rows another
+// daemon is claiming right now) and marks them with a lease (claimed_by,
+// claimed_until); while the lease runs no other runner takes them, and once it has
+// run out (its daemon died) they are due again. Results are written only where the
+// lease is still ours. Times are the database's clock, so daemons on several hosts agree.
+inline constexpr Sql kRelayDue{
+    "SELECT id FROM relay_queue WHERE next_attempt_at <= UTC_TIMESTAMP(6) "
+    "AND (claimed_until IS NULL OR claimed_until < UTC_TIMESTAMP(6)) ORDER BY next_attempt_at, id LIMIT ? "
+    "FOR UPDATE SKIP LOCKED"};
+inline constexpr Sql kRelayClaim{
+    "UPDATE relay_queue SET claimed_by = ?, claimed_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND WHERE id = ?"};
+inline constexpr Sql kRelayClaimedRow{
+    "SELECT q.id, q.message_id, q.sender, q.recipient, q.attempts, "
+    "TIMESTAMPDIFF(SECOND, q.created_at, UTC_TIMESTAMP(6)), TIMESTAMPDIFF(SECOND, '1970-01-01', q.created_at), "
+    "m.size, m.chunk_count FROM relay_queue q JOIN messages m ON m.id = q.message_id WHERE q.id = ?"};
+// Milliseconds until a row becomes due (or its lease runs out); NULL: the queue is empty.
+inline constexpr Sql kRelayNextDue{
+    "SELECT TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), "
+    "MIN(GREATEST(next_attempt_at, COALESCE(claimed_until, next_attempt_at)))) DIV 1000 FROM relay_queue"};
+inline constexpr Sql kRelayDone{"DELETE FROM relay_queue WHERE id = ? AND claimed_by = ?"};
+inline constexpr Sql kRelayDefer{
+    "UPDATE relay_queue SET attempts = attempts + 1, last_attempt_at = UTC_TIMESTAMP(6), last_error = ?, "
+    "next_attempt_at = UTC_TIMESTAMP(6) + INTERVAL ? SECOND, claimed_by = NULL, claimed_until = NULL "
+    "WHERE id = ? AND claimed_by = ?"};
+inline constexpr Sql kRelayRelease{
+    "UPDATE relay_queue SET claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?"};
+// At start: the leases of this daemon's previous run (same owner prefix) are void.
+inline constexpr Sql kRelayReleaseOwner{
+    "UPDATE relay_queue SET claimed_by = NULL, claimed_until = NULL WHERE LEFT(claimed_by, CHAR_LENGTH(?)) = ?"};
+// `queue flush`: everything is due now; a lease in force stays (that row is being sent).
+inline constexpr Sql kRelayFlush{"UPDATE relay_queue SET next_attempt_at = UTC_TIMESTAMP(6)"};
+
 // ---- administration (admin_store.cpp)
 // Times are returned as ISO 8601 UTC text ("2026-11-24T06:10:00Z"), NULL when unset.
 #define SHICKS_ISO(col) "DATE_FORMAT(" col ", '%Y-%m-%dT%H:%i:%SZ')"
