@@ -111,7 +111,7 @@ TEST_CASE("relay claims: two runners at once never claim the same row", "[db]") 
   for (auto id : a) CHECK(std::find(b.begin(), b.end(), id) == b.end());
 }
 
-TEST_CASE("relay claims: an expired lease is claimed again; results need the lease", "[db]") {
+TEST_CASE("relay claims: an expired lease is claimed again, results need the lease", "[db]") {
   Queue q;
   auto m = q.queue({"a@far.example", "b@far.example"});
   auto dead = relay::claim_due(q.c, "dead/1/1", 600, 10);

@@ -57,6 +57,22 @@ class Restart(unittest.TestCase):
         self.assertEqual(d.stop(), 0)
 
 
+    def test_sigterm_during_delivery_gives_the_rows_back(self):
+        d = fx.Daemon(self)
+        d.start()
+        sink = fx.SmtpSink(self)
+        sink.data_reply = lambda tx: None
+        fx.relay_to(d, sink)
+        send(d.ports["smtp"], ["c1@far.example"], "held")
+        self.assertTrue(sink.stalled.wait(20), "the sink never got the data")
+        self.assertEqual(d.stop(), 0)  # promptly, although the relay never answers
+        sink.release()
+        # Abandoned, not failed: no attempt counted, no lease left behind.
+        self.assertEqual(d.sql_rows("SELECT recipient, attempts, claimed_by IS NULL FROM relay_queue"),
+                         [["c1@far.example", "0", "1"]])
+        d.wait_log(r"event=relay\.runner_stopped")
+
+
 class TwoDaemons(unittest.TestCase):
     def test_one_database_no_double_sending(self):
         d1 = fx.Daemon(self)

@@ -57,6 +57,16 @@ bool is_address(const std::string& host) {
   return !ec;
 }
 
+// Points `slot` at `value` for the guard's lifetime (also when an exception ends it).
+template <class T>
+struct PointAt {
+  T*& slot;
+  PointAt(T*& s, T* value) : slot(s) { slot = value; }
+  ~PointAt() { slot = nullptr; }
+  PointAt(const PointAt&) = delete;
+  PointAt& operator=(const PointAt&) = delete;
+};
+
 std::string reply_line(const ServerReply& r, std::size_t i) {
   ServerReply one{r.code, {}, {r.lines[i]}};
   std::string s = one.summary(1000);
@@ -75,6 +85,9 @@ struct SmtpSession::Impl {
   Client client;
   asio::ssl::context tls_ctx{asio::ssl::context::tls_client};
   std::unique_ptr<net::Stream> stream;
+  // While connecting (before `stream` exists): what close() must cancel.
+  tcp::resolver* resolving = nullptr;
+  tcp::socket* connecting = nullptr;
   ReplyParser parser;
   std::string inbuf;  // received, not yet parsed
   std::string error;
@@ -134,11 +147,15 @@ struct SmtpSession::Impl {
   }
   void close() {
     open = false;
+    if (resolving) resolving->cancel();
+    std::error_code ec;
+    if (connecting) connecting->close(ec);
     if (stream) stream->close();
   }
 
   asio::awaitable<void> connect() {
     tcp::resolver resolver(ex);
+    PointAt<tcp::resolver> cancel_resolve(resolving, &resolver);
     asio::steady_timer timer(ex);
     timer.expires_after(limit(kConnectTimeout));
     std::string service = std::to_string(s.port);
@@ -151,6 +168,7 @@ struct SmtpSession::Impl {
     if (rec) throw SessionError(fmt::format("resolving {}: {}", host, rec.message()));
 
     tcp::socket sock(ex);
+    PointAt<tcp::socket> cancel_connect(connecting, &sock);
     timer.expires_after(limit(kConnectTimeout));
     auto conn = asio::async_connect(sock, endpoints, exp::as_tuple(asio::use_awaitable));
     auto wait2 = timer.async_wait(exp::as_tuple(asio::use_awaitable));

@@ -210,7 +210,7 @@ TEST_CASE("client: session failures", "[relay]") {
         "FAILED: STARTTLS refused: 454 4.7.0 TLS not available");
 }
 
-TEST_CASE("client: STARTTLS then AUTH PLAIN; the password never shows", "[relay]") {
+TEST_CASE("client: STARTTLS then AUTH PLAIN, the password never shown", "[relay]") {
   ClientOptions o = plain();
   o.tls = TlsMode::starttls;
   o.username = "relayuser";
