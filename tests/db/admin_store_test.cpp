@@ -61,7 +61,7 @@ admin::NewUser new_user(std::string name, std::vector<std::string> addresses = {
 }
 }  // namespace
 
-TEST_CASE("admin: users are added with addresses, listed, shown; the password is hashed", "[db]") {
+TEST_CASE("admin: users are added with addresses, listed, shown, the password is hashed", "[db]") {
   Admin a;
   auto alice = admin::add_user(a.c, new_user("alice", {"Alice@Example.ORG", "@alice.example"}));
   REQUIRE(alice);

@@ -74,7 +74,7 @@ TEST_CASE("sender ownership: own addresses and own catch-all only", "[db]") {
   CHECK_FALSE(sender_owned(m.c, "nobody", "alice@example.org", "example.org"));
 }
 
-TEST_CASE("logins by name or by a single-user address; disabled and wrong fail alike", "[db]") {
+TEST_CASE("logins by name or by a single-user address, disabled and wrong fail alike", "[db]") {
   Mail m;
   auto alice = m.user("alice", "s3cret"), bob = m.user("bob", "pw2");
   m.user("off", "pw", false);

@@ -924,6 +924,24 @@ if __name__ == "__main__":
     sys.exit(0)
 
 
+
+def send_mail(d, rcpts, *bodies, sender="sender@remote.test", timeout=15):
+    """Sends each of `bodies` (bytes with CRLF line ends, as the client's DATA) to
+    `rcpts` through `d`'s SMTP listener, in one session, declaring 8BITMIME."""
+    import smtplib
+    s = smtplib.SMTP("127.0.0.1", d.ports["smtp"], local_hostname="client.example", timeout=timeout)
+    try:
+        s.ehlo()
+        for body in bodies:
+            s.sendmail(sender, rcpts, body, mail_options=["BODY=8BITMIME"])
+    finally:
+        s.quit()
+
+
+def numbered_messages(n):
+    """n small messages: "Subject: m0" / "body 0", and so on."""
+    return [f"Subject: m{i}\r\n\r\nbody {i}\r\n".encode() for i in range(n)]
+
 class RawPop3:
     """A byte-level POP3 client for protocol tests: sends exactly the bytes it is
     given; reads status lines and multi-line responses raw (still byte-stuffed, so

@@ -6,8 +6,6 @@ Expectations: interface.md, design.md 3, RFC 1939/2449, issue 4."""
 
 import os
 import poplib
-import re
-import smtplib
 import sys
 import unittest
 
@@ -17,16 +15,6 @@ import shicks_fixture as fx  # noqa: E402
 TIMEOUT = 15
 REQUIRED_CAPA = ["TOP", "USER", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE", "SASL", "STLS",
                  "IMPLEMENTATION"]
-
-
-def send_mail(d, rcpts, body, sender="sender@remote.test"):
-    """Delivers `body` (bytes, CRLF line ends, as the client's DATA) over SMTP."""
-    s = smtplib.SMTP("127.0.0.1", d.ports["smtp"], local_hostname="client.example", timeout=TIMEOUT)
-    try:
-        s.ehlo()
-        s.sendmail(sender, rcpts, body, mail_options=["BODY=8BITMIME"])
-    finally:
-        s.quit()
 
 
 def message(subject, text="hello"):
@@ -66,8 +54,8 @@ class Pop3Commands(unittest.TestCase):
 
     def user_with_mail(self, name, n=3, bodies=None):
         self.d.add_user(name, password=f"{name}-pw", addresses=[f"{name}@ex.test"])
-        for i, b in enumerate(bodies or [message(f"{name} {i}", f"text {i}") for i in range(n)]):
-            send_mail(self.d, [f"{name}@ex.test"], b)
+        bodies = bodies or [message(f"{name} {i}", f"text {i}") for i in range(n)]
+        fx.send_mail(self.d, [f"{name}@ex.test"], *bodies)
         return self.d.messages(name)
 
     def test_greeting_has_no_apop_timestamp(self):
@@ -216,7 +204,7 @@ class Pop3Commands(unittest.TestCase):
     def test_shared_body_survives_until_last_entry(self):
         for n in ("ivan", "judy"):
             self.d.add_user(n, password=f"{n}-pw", addresses=[f"{n}@ex.test"])
-        send_mail(self.d, ["ivan@ex.test", "judy@ex.test"], message("shared"))
+        fx.send_mail(self.d, ["ivan@ex.test", "judy@ex.test"], message("shared"))
         mid = self.d.messages("ivan")[0]["message_id"]
         self.assertEqual(self.d.messages("judy")[0]["message_id"], mid)
         p = self.pop("ivan", "ivan-pw")
@@ -245,7 +233,7 @@ class Pop3Commands(unittest.TestCase):
     def test_snapshot_ignores_new_mail_and_keeps_it(self):
         entries = self.user_with_mail("leo", 2)
         p = self.pop("leo", "leo-pw")
-        send_mail(self.d, ["leo@ex.test"], message("arrived later"))
+        fx.send_mail(self.d, ["leo@ex.test"], message("arrived later"))
         self.assertEqual(p.cmd("STAT").split()[1], "2")
         p.cmd("DELE 1")
         p.cmd("DELE 2")

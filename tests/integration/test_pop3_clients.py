@@ -7,7 +7,6 @@ Expectations: issue 4 (tests), RFC 1939/2449/2595."""
 import glob
 import os
 import shutil
-import smtplib
 import subprocess
 import sys
 import unittest
@@ -18,12 +17,8 @@ import shicks_fixture as fx  # noqa: E402
 TIMEOUT = 15
 
 
-def deliver(d, rcpt, subject, text="body"):
-    s = smtplib.SMTP("127.0.0.1", d.ports["smtp"], local_hostname="client.example", timeout=TIMEOUT)
-    try:
-        s.sendmail("sender@remote.test", [rcpt], f"Subject: {subject}\r\n\r\n{text}\r\n.dotted\r\n".encode())
-    finally:
-        s.quit()
+def message(subject, text="body"):
+    return f"Subject: {subject}\r\n\r\n{text}\r\n.dotted\r\n".encode()
 
 
 def read_bytes(path):
@@ -45,7 +40,7 @@ class Pop3Clients(unittest.TestCase):
     def user(self, name, n):
         self.d.add_user(name, password=f"{name}-pw", addresses=[f"{name}@ex.test"])
         for i in range(n):
-            deliver(self.d, f"{name}@ex.test", f"{name} {i}", f"text {i}")
+            fx.send_mail(self.d, [f"{name}@ex.test"], message(f"{name} {i}", f"text {i}"))
         return self.d.messages(name)
 
     def curl(self, *args):
@@ -112,7 +107,7 @@ class Pop3Clients(unittest.TestCase):
             # fetchmail adds its own Received line on top; the message itself is intact.
             self.assertTrue(any(g.replace(b"\r\n", b"\n").endswith(e["body"].replace(b"\r\n", b"\n"))
                                 for g in got), e["subject"])
-        deliver(self.d, "fred@ex.test", "fred new")
+        fx.send_mail(self.d, ["fred@ex.test"], message("fred new"))
         second = run()
         files = glob.glob(os.path.join(out, "msg.*"))
         self.assertEqual(len(files), 4, second.stderr.decode())

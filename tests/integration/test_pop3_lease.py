@@ -5,7 +5,6 @@ of a killed daemon expires by itself within its configured lifetime.
 Expectations: issue 4 (maildrop semantics), RFC 1939 8."""
 
 import os
-import smtplib
 import sys
 import time
 import unittest
@@ -17,15 +16,6 @@ TIMEOUT = 15
 LEASE = 10
 
 
-def deliver(d, rcpt, n=1):
-    s = smtplib.SMTP("127.0.0.1", d.ports["smtp"], local_hostname="client.example", timeout=TIMEOUT)
-    try:
-        for i in range(n):
-            s.sendmail("sender@remote.test", [rcpt], f"Subject: m{i}\r\n\r\nbody {i}\r\n".encode())
-    finally:
-        s.quit()
-
-
 class Pop3Lease(unittest.TestCase):
     def first_daemon(self):
         d = fx.Daemon(self)
@@ -34,7 +24,7 @@ class Pop3Lease(unittest.TestCase):
         d.set_setting("pop3.lease_seconds", LEASE)
         d.stop()
         d.start()
-        deliver(d, "alice@ex.test", 2)
+        fx.send_mail(d, ["alice@ex.test"], *fx.numbered_messages(2))
         return d
 
     def login(self, d):

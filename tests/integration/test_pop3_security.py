@@ -20,22 +20,13 @@ import shicks_fixture as fx  # noqa: E402
 TIMEOUT = 15
 
 
-def deliver(d, rcpt, n=1):
-    s = smtplib.SMTP("127.0.0.1", d.ports["smtp"], local_hostname="client.example", timeout=TIMEOUT)
-    try:
-        for i in range(n):
-            s.sendmail("sender@remote.test", [rcpt], f"Subject: m{i}\r\n\r\nbody {i}\r\n".encode())
-    finally:
-        s.quit()
-
-
 class Pop3Tls(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.d = fx.Daemon(overrides={"pop3.max_errors": 4, "pop3.max_line_bytes": 300})
         cls.d.start()
         cls.d.add_user("alice", password="alice-pw", addresses=["alice@ex.test"])
-        deliver(cls.d, "alice@ex.test", 2)
+        fx.send_mail(cls.d, ["alice@ex.test"], *fx.numbered_messages(2))
 
     @classmethod
     def tearDownClass(cls):
@@ -160,7 +151,7 @@ class Pop3Policy(unittest.TestCase):
 
     def test_autologout_removes_nothing(self):
         d = self.daemon(**{"pop3.autologout_seconds": 2})
-        deliver(d, "bob@ex.test", 2)
+        fx.send_mail(d, ["bob@ex.test"], *fx.numbered_messages(2))
         p = fx.RawPop3(d.ports["pop3"], timeout=TIMEOUT)
         self.addCleanup(p.close)
         self.assertTrue(p.login("bob", "bob-pw").startswith("+OK"))
@@ -179,7 +170,7 @@ class Pop3Policy(unittest.TestCase):
 
     def test_shutdown_tells_the_client_and_removes_nothing(self):
         d = self.daemon()
-        deliver(d, "bob@ex.test", 2)
+        fx.send_mail(d, ["bob@ex.test"], *fx.numbered_messages(2))
         p = fx.RawPop3(d.ports["pop3"], timeout=TIMEOUT)
         self.addCleanup(p.close)
         self.assertTrue(p.login("bob", "bob-pw").startswith("+OK"))

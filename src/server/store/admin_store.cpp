@@ -9,6 +9,7 @@
 #include "server/admin/rules.hpp"
 #include "server/auth/password.hpp"
 #include "server/config/runtime_settings.hpp"
+#include "server/store/mail_store.hpp"
 #include "server/store/settings_store.hpp"
 #include "server/store/sql.hpp"
 
@@ -78,7 +79,7 @@ Purged remove_entries(Connection& c, std::uint64_t user) {
     p.bytes += r.u64(1);
   }
   c.exec(sql::kAdminMailboxDeleteAll, {user});
-  for (std::uint64_t m : bodies) p.bodies_removed += c.exec(sql::kAdminMessageDeleteIfOrphan, {m, m, m});
+  for (std::uint64_t m : bodies) p.bodies_removed += delete_body_if_unreferenced(c, m) ? 1 : 0;
   return p;
 }
 
@@ -503,7 +504,7 @@ Outcome<QueueDeleted> delete_queue(Connection& c, std::uint64_t id) {
     out.entry = queue_entry_from(*row);
     c.exec(sql::kAdminQueueDelete, {id});
     std::uint64_t m = out.entry.message_id;
-    out.body_removed = c.exec(sql::kAdminMessageDeleteIfOrphan, {m, m, m}) > 0;
+    out.body_removed = delete_body_if_unreferenced(c, m);
     return out;
   });
 }

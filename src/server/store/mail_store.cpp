@@ -63,6 +63,10 @@ LoginResult check_login(Connection& c, const std::string& login, const std::stri
   return r;
 }
 
+bool delete_body_if_unreferenced(Connection& c, std::uint64_t m) {
+  return c.exec(sql::kDeleteUnreferencedMessage, {m, m, m}) > 0;
+}
+
 std::uint64_t mailbox_size(const std::string& envelope_from, std::uint64_t body_size) {
   return smtp::return_path_header(envelope_from).size() + body_size;
 }

@@ -54,6 +54,11 @@ struct Stored {
 // after COMMIT.
 Stored deliver(Connection& c, const Delivery& d);
 
+// Removes message `message_id` (body and chunks) when no mailbox entry and no relay
+// queue row refers to it any more. True when it was removed. Every path that drops
+// a reference (POP3 QUIT, mailbox purge, queue deletion) calls this.
+bool delete_body_if_unreferenced(Connection& c, std::uint64_t message_id);
+
 // The octets POP3 sends for a stored message: the Return-Path line plus the body.
 std::uint64_t mailbox_size(const std::string& envelope_from, std::uint64_t body_size);
 

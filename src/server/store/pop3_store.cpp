@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "server/store/mail_store.hpp"
 #include "server/store/sql.hpp"
 
 namespace shicks::store {
@@ -68,7 +69,7 @@ UpdateResult commit_deletions(Connection& c, std::uint64_t user_id, const std::s
     }
     std::sort(bodies.begin(), bodies.end());
     bodies.erase(std::unique(bodies.begin(), bodies.end()), bodies.end());
-    for (std::uint64_t m : bodies) r.bodies_deleted += c.exec(sql::kDeleteUnreferencedMessage, {m, m, m});
+    for (std::uint64_t m : bodies) r.bodies_deleted += delete_body_if_unreferenced(c, m) ? 1 : 0;
     c.commit();
   } catch (...) {
     c.rollback();

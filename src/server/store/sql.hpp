@@ -62,12 +62,6 @@ inline constexpr Sql kMessageFirstChunk{
 inline constexpr Sql kMessageChunk{"SELECT data FROM message_chunks WHERE message_id = ? AND seq = ?"};
 inline constexpr Sql kEntryMessage{"SELECT message_id FROM mailbox_entries WHERE id = ? AND user_id = ?"};
 inline constexpr Sql kDeleteEntry{"DELETE FROM mailbox_entries WHERE id = ? AND user_id = ?"};
-// A body goes with its last reference (mailbox entry or relay queue row); its chunks
-// follow through ON DELETE CASCADE.
-inline constexpr Sql kDeleteUnreferencedMessage{
-    "DELETE FROM messages WHERE id = ? "
-    "AND NOT EXISTS (SELECT 1 FROM mailbox_entries WHERE message_id = ?) "
-    "AND NOT EXISTS (SELECT 1 FROM relay_queue WHERE message_id = ?)"};
 
 // ---- SMTP: recipients, senders, logins, delivery (mail_store.cpp)
 // Targets of an exact address or of the domain's catch-all ("@domain"); the exact
@@ -93,6 +87,12 @@ inline constexpr Sql kInsertChunk{"INSERT INTO message_chunks (message_id, seq, 
 inline constexpr Sql kInsertMailboxEntry{
     "INSERT INTO mailbox_entries (user_id, message_id, size, uidl, received_at) "
     "VALUES (?, ?, ?, ?, UTC_TIMESTAMP(6))"};
+// A body goes with its last reference (mailbox entry or relay queue row); its chunks
+// follow through ON DELETE CASCADE.
+inline constexpr Sql kDeleteUnreferencedMessage{
+    "DELETE FROM messages WHERE id = ? "
+    "AND NOT EXISTS (SELECT 1 FROM mailbox_entries WHERE message_id = ?) "
+    "AND NOT EXISTS (SELECT 1 FROM relay_queue WHERE message_id = ?)"};
 inline constexpr Sql kInsertRelay{
     "INSERT INTO relay_queue (message_id, sender, recipient, next_attempt_at, created_at) "
     "VALUES (?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))"};
@@ -186,9 +186,6 @@ inline constexpr Sql kAdminMailboxMessages{
 inline constexpr Sql kAdminMailboxDeleteAll{"DELETE FROM mailbox_entries WHERE user_id = ?"};
 // A body goes once its last mailbox entry and its last queue row are gone
 // (message_chunks follow by ON DELETE CASCADE).
-inline constexpr Sql kAdminMessageDeleteIfOrphan{
-    "DELETE FROM messages WHERE id = ? AND NOT EXISTS (SELECT 1 FROM mailbox_entries e WHERE e.message_id = ?) "
-    "AND NOT EXISTS (SELECT 1 FROM relay_queue q WHERE q.message_id = ?)"};
 // Spam keywords
 inline constexpr Sql kAdminKeywordFind{"SELECT keyword FROM spam_keywords WHERE keyword = ? FOR UPDATE"};
 inline constexpr Sql kAdminKeywordInsert{

@@ -14,7 +14,7 @@ TEST_CASE("table: columns aligned, numbers right, no trailing blanks") {
         "bob    1234\n");
 }
 
-TEST_CASE("table: widths count characters, not octets; long cells are cut") {
+TEST_CASE("table: widths count characters, not octets, long cells are cut") {
   Table t({{"K"}, {"V", Table::left, 8}});
   t.add({"jürgen", "a long subject line"});
   t.add({"x", "short"});
@@ -24,7 +24,7 @@ TEST_CASE("table: widths count characters, not octets; long cells are cut") {
         "x       short\n");
 }
 
-TEST_CASE("table: without a header; missing cells are empty") {
+TEST_CASE("table: without a header, missing cells are empty") {
   Table t({{""}, {""}}, false);
   t.add({"a"});
   t.add({"bb", "c"});

@@ -122,7 +122,7 @@ TEST_CASE("a plain delivery on the MX listener", "[smtp][protocol]") {
   CHECK(p.with_protocol() == "ESMTP");
 }
 
-TEST_CASE("EHLO lists the extensions; AUTH only under TLS or from loopback", "[smtp][protocol]") {
+TEST_CASE("EHLO lists the extensions, AUTH only under TLS or from loopback", "[smtp][protocol]") {
   Protocol p(mx_policy());
   FakeDriver d;
   Action a = p.on_line("EHLO x");
@@ -223,7 +223,7 @@ TEST_CASE("too many recipients is a temporary 452 4.5.3", "[smtp][protocol]") {
         "C: RCPT TO:<c@example.org>", "S: 250 2.1.5", "C: RCPT TO:<e@example.org>", "S: 452 4.5.3"});
 }
 
-TEST_CASE("submission needs AUTH; STARTTLS resets everything; AUTH PLAIN and LOGIN", "[smtp][protocol]") {
+TEST_CASE("submission needs AUTH, STARTTLS resets everything, AUTH PLAIN and LOGIN", "[smtp][protocol]") {
   Policy pol = mx_policy();
   pol.listener = Listener::submission;
   Protocol p(pol);
