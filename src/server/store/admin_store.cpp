@@ -492,8 +492,6 @@ std::uint64_t queue_length(Connection& c) {
   return row ? row->u64(0) : 0;
 }
 
-std::uint64_t flush_queue(Connection& c) { return c.exec(sql::kAdminQueueFlush); }
-
 Outcome<QueueDeleted> delete_queue(Connection& c, std::uint64_t id) {
   return transact(c, [&]() -> Outcome<QueueDeleted> {
     auto lock = c.query_one(sql::kAdminQueueMessage, {id});

@@ -154,8 +154,6 @@ struct QueueEntry {
 std::vector<QueueEntry> list_queue(Connection& c);
 std::uint64_t queue_length(Connection& c);
 Outcome<QueueEntry> show_queue(Connection& c, std::uint64_t id);
-// Makes every row due now and clears runner claims; returns how many rows.
-std::uint64_t flush_queue(Connection& c);
 struct QueueDeleted {
   QueueEntry entry;
   bool body_removed = false;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "server/store/mail_store.hpp"
 #include "server/store/sql.hpp"
 
 namespace shicks::store::relay {
@@ -52,8 +53,7 @@ std::uint64_t remove(Connection& c, const std::string& owner, std::uint64_t mess
   return in_transaction(c, [&] {
     std::uint64_t n = 0;
     for (auto id : ids) n += c.exec(sql::kRelayDone, {id, owner});
-    // A body goes with its last reference (sql.hpp, kDeleteUnreferencedMessage).
-    c.exec(sql::kDeleteUnreferencedMessage, {message_id, message_id, message_id});
+    delete_body_if_unreferenced(c, message_id);
     return n;
   });
 }

@@ -184,8 +184,6 @@ inline constexpr Sql kAdminMailboxLease{
 inline constexpr Sql kAdminMailboxMessages{
     "SELECT message_id, size FROM mailbox_entries WHERE user_id = ? ORDER BY id FOR UPDATE"};
 inline constexpr Sql kAdminMailboxDeleteAll{"DELETE FROM mailbox_entries WHERE user_id = ?"};
-// A body goes once its last mailbox entry and its last queue row are gone
-// (message_chunks follow by ON DELETE CASCADE).
 // Spam keywords
 inline constexpr Sql kAdminKeywordFind{"SELECT keyword FROM spam_keywords WHERE keyword = ? FOR UPDATE"};
 inline constexpr Sql kAdminKeywordInsert{
@@ -206,8 +204,6 @@ inline constexpr Sql kAdminQueueOne{SHICKS_QUEUE_COLUMNS "WHERE q.id = ?"};
 #undef SHICKS_QUEUE_COLUMNS
 #undef SHICKS_ISO
 inline constexpr Sql kAdminQueueCount{"SELECT COUNT(*) FROM relay_queue"};
-inline constexpr Sql kAdminQueueFlush{
-    "UPDATE relay_queue SET next_attempt_at = UTC_TIMESTAMP(6), claimed_by = NULL, claimed_until = NULL"};
 inline constexpr Sql kAdminQueueMessage{"SELECT message_id FROM relay_queue WHERE id = ? FOR UPDATE"};
 inline constexpr Sql kAdminQueueDelete{"DELETE FROM relay_queue WHERE id = ?"};
 
