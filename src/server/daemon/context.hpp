@@ -16,6 +16,7 @@
 #include "server/daemon/stats.hpp"
 #include "server/net/session_registry.hpp"
 #include "server/store/db_pool.hpp"
+#include "server/store/delivery_batcher.hpp"
 
 namespace shicks::daemon {
 
@@ -55,6 +56,7 @@ struct ServerContext {
   net::SessionRegistry& sessions;
   asio::ssl::context* tls;  // null: no certificate, no TLS
   SpamCache& spam;
+  store::DeliveryBatcher& deliveries;  // end of DATA: group commit of accepted messages
   std::function<void()> wake_relay;  // tells the relay queue runner that mail was queued
 };
 

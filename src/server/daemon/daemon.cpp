@@ -114,6 +114,7 @@ class Runtime {
     log::info("start").kv("version", kVersion).kv("config", cfg_.file.string()).kv("pid", ::getpid());
     std::unique_ptr<store::ManagedDatabase> managed;
     std::unique_ptr<store::DbPool> pool;
+    std::unique_ptr<store::DeliveryBatcher> deliveries;  // uses pool (stopped explicitly first)
     std::unique_ptr<asio::ssl::context> tls;
     std::unique_ptr<SettingsCache> settings;
     std::unique_ptr<SpamCache> spam;
@@ -134,10 +135,12 @@ class Runtime {
         opts = external_options(cfg_);
       }
       pool = std::make_unique<store::DbPool>(opts, cfg_.database.pool_size, cfg_.database.queue_limit);
+      deliveries = std::make_unique<store::DeliveryBatcher>(*pool);
       settings = std::make_unique<SettingsCache>(*pool);
       spam = std::make_unique<SpamCache>(*pool);
       ctx = std::make_unique<ServerContext>(ServerContext{io, cfg_, stats_, *pool, *settings, throttle_, limiter_,
-                                                          pop3_limiter_, sessions_, tls.get(), *spam, {}});
+                                                          pop3_limiter_, sessions_, tls.get(), *spam, *deliveries,
+                                                          {}});
       runner = std::make_unique<relay::QueueRunner>(*ctx);
       ctx->wake_relay = [r = runner.get()] { r->wake(); };
       listeners = std::make_unique<Listeners>(*ctx);

@@ -43,11 +43,6 @@ std::string new_queue_id() {
   return fmt::format("{:08X}{:05X}", std::uint32_t(std::time(nullptr)), counter++ & 0xFFFFF);
 }
 
-struct DeliverJob {
-  store::Delivery delivery;
-  store::Stored operator()(store::Connection& c) const { return store::deliver(c, delivery); }
-};
-
 struct LookupJob {
   std::string address, domain;
   store::AddressTargets operator()(store::Connection& c) const { return store::lookup_address(c, address, domain); }
@@ -370,8 +365,7 @@ asio::awaitable<Action> Session::authenticate(const auth::Credentials& creds) {
 
 asio::awaitable<Action> Session::deliver() {
   const Transaction& tx = proto_.transaction();
-  DeliverJob job;
-  store::Delivery& d = job.delivery;
+  store::Delivery d;
   d.queue_id = new_queue_id();
   d.envelope_from = tx.sender.null ? std::string() : tx.sender.mailbox.str();
   for (const auto& rcpt : tx.recipients) {
@@ -413,7 +407,7 @@ asio::awaitable<Action> Session::deliver() {
   std::string id = d.queue_id;
   std::size_t nrelay = d.relay_recipients.size();
 
-  auto r = co_await store::async_run(ctx_.pool, std::move(job), asio::use_awaitable);
+  auto r = co_await store::async_deliver(ctx_.deliveries, std::move(d), asio::use_awaitable);
   DeliveryResult result;
   if (r) {
     result.kind = DeliveryResult::committed;

@@ -138,7 +138,7 @@ void Connection::ensure_connected() {
   const char* sock = opts_.socket.empty() ? nullptr : opts_.socket.c_str();
   const char* db = opts_.database.empty() ? nullptr : opts_.database.c_str();
   const char* pass = opts_.password.empty() ? nullptr : opts_.password.c_str();
-  if (!mysql_real_connect(m, host, opts_.user.c_str(), pass, db, opts_.port, sock, CLIENT_FOUND_ROWS)) {
+  if (!mysql_real_connect(m, host, opts_.user.c_str(), pass, db, opts_.port, sock, CLIENT_FOUND_ROWS | CLIENT_MULTI_STATEMENTS)) {
     unsigned code = mysql_errno(m);
     std::string msg = fmt::format("cannot connect to the database at {} as {}: {} ({})", opts_.describe(),
                                   opts_.user.empty() ? "(default user)" : opts_.user, mysql_error(m), code);
@@ -316,6 +316,46 @@ std::vector<Row> Connection::query_text(std::string_view text) {
   mysql_free_result(res);
   last_used_ = std::chrono::steady_clock::now();
   return rows;
+}
+
+std::vector<Row> Connection::run_script(std::string_view text) {
+  ensure_connected();
+  std::vector<Row> last;
+  if (mysql_real_query(mysql_, text.data(), text.size()) != 0) fail("script");
+  for (;;) {
+    if (MYSQL_RES* res = mysql_store_result(mysql_)) {
+      std::vector<Row> rows;
+      unsigned n = mysql_num_fields(res);
+      while (MYSQL_ROW r = mysql_fetch_row(res)) {
+        unsigned long* len = mysql_fetch_lengths(res);
+        Row row;
+        row.cols.resize(n);
+        for (unsigned i = 0; i < n; ++i)
+          if (r[i]) row.cols[i].emplace(r[i], len[i]);
+        rows.push_back(std::move(row));
+      }
+      mysql_free_result(res);
+      if (!rows.empty()) last = std::move(rows);
+    } else if (mysql_field_count(mysql_) != 0) {
+      fail("script result");
+    }
+    int next = mysql_next_result(mysql_);
+    if (next < 0) break;        // no more results
+    if (next > 0) fail("script");  // this statement failed; the rest did not run
+  }
+  last_used_ = std::chrono::steady_clock::now();
+  return last;
+}
+
+std::string Connection::quote(std::string_view value) {
+  ensure_connected();
+  std::string out(value.size() * 2 + 3, '\0');
+  out[0] = '\'';
+  unsigned long n = mysql_real_escape_string(mysql_, out.data() + 1, value.data(), value.size());
+  if (n == static_cast<unsigned long>(-1)) fail("escape");
+  out[n + 1] = '\'';
+  out.resize(n + 2);
+  return out;
 }
 
 void Connection::begin() {

@@ -111,6 +111,15 @@ class Connection {
   void exec_text(std::string_view sql);
   // Text query returning rows (diagnostics such as SHOW VARIABLES).
   std::vector<Row> query_text(std::string_view sql);
+  // A script: several statements sent in one round trip, for the hot paths where
+  // round trips dominate (delivery_batcher.cpp). Returns the rows of the last result
+  // set that has any. When a statement fails, those after it do not run, and a
+  // transaction the script opened stays open: the caller rolls back. Every value in
+  // a script must come from quote() or be a number formatted by us.
+  std::vector<Row> run_script(std::string_view sql);
+  // A string or byte literal for a script: quoted and escaped for this connection's
+  // character set and SQL mode (connects when needed).
+  std::string quote(std::string_view value);
 
   void begin();
   void commit();

@@ -81,37 +81,98 @@ std::string random_hex(unsigned bytes) {
 }  // namespace
 
 Stored deliver(Connection& c, const Delivery& d) {
+  return in_transaction(c, [&] { return deliver_rows(c, d); });
+}
+
+Stored deliver_rows(Connection& c, const Delivery& d) {
   std::vector<std::uint64_t> users = d.local_users;
   std::sort(users.begin(), users.end());
   users.erase(std::unique(users.begin(), users.end()), users.end());
   std::size_t chunks = (d.message.size() + kChunkBytes - 1) / kChunkBytes;
   if (chunks == 0) chunks = 1;  // an empty message still has one (empty) chunk
 
-  return in_transaction(c, [&] {
-    c.exec(sql::kInsertMessage,
-           {d.message.size(), chunks, d.envelope_from, d.header_from, d.subject});
-    Stored s;
-    s.message_id = c.last_insert_id();
-    if (!d.spam_keyword.empty()) {
-      mark_spam(c, s.message_id, d.spam_keyword);
-      count_spam_hit(c, d.spam_keyword);
+  c.exec(sql::kInsertMessage,
+         {d.message.size(), chunks, d.envelope_from, d.header_from, d.subject});
+  Stored s;
+  s.message_id = c.last_insert_id();
+  if (!d.spam_keyword.empty()) {
+    mark_spam(c, s.message_id, d.spam_keyword);
+    count_spam_hit(c, d.spam_keyword);
+  }
+  for (std::size_t i = 0; i < chunks; ++i) {
+    std::string_view part = std::string_view(d.message).substr(i * kChunkBytes, kChunkBytes);
+    c.exec(sql::kInsertChunk, {s.message_id, i, Param::bytes(part)});
+  }
+  std::uint64_t size = mailbox_size(d.envelope_from, d.message.size());
+  for (std::uint64_t user : users) {
+    // Unique forever: the message and user ids plus randomness (ids can be reused
+    // after a restore; the random part keeps UIDLs from repeating).
+    std::string uidl = fmt::format("{:x}.{:x}.{}", s.message_id, user, random_hex(6));
+    c.exec(sql::kInsertMailboxEntry, {user, s.message_id, size, uidl});
+  }
+  for (const auto& rcpt : d.relay_recipients)
+    c.exec(sql::kInsertRelay, {s.message_id, d.envelope_from, rcpt});
+  s.queue_id = d.queue_id;
+  return s;
+}
+
+std::vector<Stored> deliver_batch(Connection& c, const std::vector<const Delivery*>& batch) {
+  std::string q = "START TRANSACTION;";
+  std::string select = "SELECT ";
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const Delivery& d = *batch[i];
+    std::vector<std::uint64_t> users = d.local_users;
+    std::sort(users.begin(), users.end());
+    users.erase(std::unique(users.begin(), users.end()), users.end());
+    std::size_t chunks = std::max<std::size_t>(1, (d.message.size() + kChunkBytes - 1) / kChunkBytes);
+    q += fmt::format(sql::script::kInsertMessage, d.message.size(), chunks, c.quote(d.envelope_from),
+                     c.quote(d.header_from), c.quote(d.subject), i);
+    if (!d.spam_keyword.empty()) q += fmt::format(sql::script::kSpamHit, c.quote(d.spam_keyword), i);
+    q += sql::script::kChunksInsert;
+    for (std::size_t k = 0; k < chunks; ++k) {
+      if (k) q += ',';
+      q += fmt::format(sql::script::kChunkRow, i, k,
+                       c.quote(std::string_view(d.message).substr(k * kChunkBytes, kChunkBytes)));
     }
-    for (std::size_t i = 0; i < chunks; ++i) {
-      std::string_view part = std::string_view(d.message).substr(i * kChunkBytes, kChunkBytes);
-      c.exec(sql::kInsertChunk, {s.message_id, i, Param::bytes(part)});
+    q += ';';
+    if (!users.empty()) {
+      std::uint64_t size = mailbox_size(d.envelope_from, d.message.size());
+      q += sql::script::kEntriesInsert;
+      for (std::size_t k = 0; k < users.size(); ++k) {
+        if (k) q += ',';
+        q += fmt::format(sql::script::kEntryRow, users[k], i, size, random_hex(6));
+      }
+      q += ';';
     }
-    std::uint64_t size = mailbox_size(d.envelope_from, d.message.size());
-    for (std::uint64_t user : users) {
-      // Unique forever: the message and user ids plus randomness (ids can be reused
-      // after a restore; the random part keeps UIDLs from repeating).
-      std::string uidl = fmt::format("{:x}.{:x}.{}", s.message_id, user, random_hex(6));
-      c.exec(sql::kInsertMailboxEntry, {user, s.message_id, size, uidl});
+    if (!d.relay_recipients.empty()) {
+      q += sql::script::kRelayInsert;
+      for (std::size_t k = 0; k < d.relay_recipients.size(); ++k) {
+        if (k) q += ',';
+        q += fmt::format(sql::script::kRelayRow, i, c.quote(d.envelope_from), c.quote(d.relay_recipients[k]));
+      }
+      q += ';';
     }
-    for (const auto& rcpt : d.relay_recipients)
-      c.exec(sql::kInsertRelay, {s.message_id, d.envelope_from, rcpt});
-    s.queue_id = d.queue_id;
-    return s;
-  });
+    select += fmt::format("{}@m{}", i ? "," : "", i);
+  }
+  // The ids are read before COMMIT: a statement that fails after COMMIT would leave
+  // a committed batch looking refused (and then written again).
+  q += select;
+  q += ";COMMIT";
+  std::vector<Row> rows;
+  try {
+    rows = c.run_script(q);
+  } catch (const DbError& e) {
+    if (!e.connection_lost) c.rollback();
+    throw;
+  }
+  if (rows.size() != 1 || rows.front().size() != batch.size())  // committed, yet unexpected: report "unknown"
+    throw DbError(0, true, "delivery batch: the script returned no message ids");
+  std::vector<Stored> out(batch.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    out[i].message_id = rows.front().u64(i);
+    out[i].queue_id = batch[i]->queue_id;
+  }
+  return out;
 }
 
 }  // namespace shicks::store

@@ -93,6 +93,26 @@ inline constexpr Sql kDeleteUnreferencedMessage{
     "DELETE FROM messages WHERE id = ? "
     "AND NOT EXISTS (SELECT 1 FROM mailbox_entries WHERE message_id = ?) "
     "AND NOT EXISTS (SELECT 1 FROM relay_queue WHERE message_id = ?)"};
+// The same rows as a script fragment (delivery batches, one round trip for many
+// messages; Connection::run_script). {} are quote()d values or our own numbers; @m is
+// the message id of the INSERT above it.
+namespace script {
+inline constexpr const char* kInsertMessage =
+    "INSERT INTO messages (size, chunk_count, envelope_from, header_from, subject, created_at) "
+    "VALUES ({}, {}, {}, {}, {}, UTC_TIMESTAMP(6));SET @m{} = LAST_INSERT_ID();";
+inline constexpr const char* kSpamHit =
+    "UPDATE messages SET spam = 1, spam_keyword = {0} WHERE id = @m{1};"
+    "UPDATE spam_keywords SET hits = hits + 1, last_hit_at = UTC_TIMESTAMP(6) WHERE keyword = {0};";
+inline constexpr const char* kChunksInsert = "INSERT INTO message_chunks (message_id, seq, data) VALUES ";
+inline constexpr const char* kChunkRow = "(@m{}, {}, {})";
+inline constexpr const char* kEntriesInsert =
+    "INSERT INTO mailbox_entries (user_id, message_id, size, uidl, received_at) VALUES ";
+// uidl: the message id in lowercase hex, then ".user.random" as deliver_rows makes it
+inline constexpr const char* kEntryRow = "({0}, @m{1}, {2}, CONCAT(LOWER(HEX(@m{1})), '.{0:x}.{3}'), UTC_TIMESTAMP(6))";
+inline constexpr const char* kRelayInsert =
+    "INSERT INTO relay_queue (message_id, sender, recipient, next_attempt_at, created_at) VALUES ";
+inline constexpr const char* kRelayRow = "(@m{}, {}, {}, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))";
+}  // namespace script
 inline constexpr Sql kInsertRelay{
     "INSERT INTO relay_queue (message_id, sender, recipient, next_attempt_at, created_at) "
     "VALUES (?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))"};
