@@ -16,8 +16,14 @@ using asio::ip::tcp;
 using namespace asio::experimental::awaitable_operators;
 namespace exp = asio::experimental;
 
+Stream::TlsStream& Stream::tls_layer() {
+  if (!tls_stream_) tls_stream_ = std::make_unique<TlsStream>(sock_, *ctx_);
+  return *tls_stream_;
+}
+
 std::string Stream::tls_description() {
-  SSL* ssl = s_.native_handle();
+  if (!tls_stream_) return std::string();
+  SSL* ssl = tls_stream_->native_handle();
   return fmt::format("{} {}", SSL_get_version(ssl), SSL_get_cipher_name(ssl));
 }
 
@@ -37,33 +43,33 @@ std::size_t settle(Variant& res, std::error_code& ec) {
 
 asio::awaitable<std::size_t> Stream::read_some(char* buf, std::size_t n, std::chrono::milliseconds limit,
                                                std::error_code& ec) {
-  asio::steady_timer timer(s_.get_executor());
+  asio::steady_timer timer(sock_.get_executor());
   timer.expires_after(limit);
   auto wait = timer.async_wait(exp::as_tuple(asio::use_awaitable));
   if (tls_) {
-    auto rd = s_.async_read_some(asio::buffer(buf, n), exp::as_tuple(asio::use_awaitable));
+    auto rd = tls_stream_->async_read_some(asio::buffer(buf, n), exp::as_tuple(asio::use_awaitable));
     auto race = std::move(rd) || std::move(wait);
     auto res = co_await std::move(race);
     co_return counted_in(settle(res, ec));
   }
-  auto rd = s_.next_layer().async_read_some(asio::buffer(buf, n), exp::as_tuple(asio::use_awaitable));
+  auto rd = sock_.async_read_some(asio::buffer(buf, n), exp::as_tuple(asio::use_awaitable));
   auto race = std::move(rd) || std::move(wait);
   auto res = co_await std::move(race);
   co_return counted_in(settle(res, ec));
 }
 
 asio::awaitable<void> Stream::write(std::string_view data, std::chrono::milliseconds limit) {
-  asio::steady_timer timer(s_.get_executor());
+  asio::steady_timer timer(sock_.get_executor());
   timer.expires_after(limit);
   auto wait = timer.async_wait(exp::as_tuple(asio::use_awaitable));
   std::error_code ec;
   if (tls_) {
-    auto wr = asio::async_write(s_, asio::buffer(data), exp::as_tuple(asio::use_awaitable));
+    auto wr = asio::async_write(*tls_stream_, asio::buffer(data), exp::as_tuple(asio::use_awaitable));
     auto race = std::move(wr) || std::move(wait);
     auto res = co_await std::move(race);
     settle(res, ec);
   } else {
-    auto wr = asio::async_write(s_.next_layer(), asio::buffer(data), exp::as_tuple(asio::use_awaitable));
+    auto wr = asio::async_write(sock_, asio::buffer(data), exp::as_tuple(asio::use_awaitable));
     auto race = std::move(wr) || std::move(wait);
     auto res = co_await std::move(race);
     settle(res, ec);
@@ -83,7 +89,7 @@ asio::awaitable<bool> Stream::handshake(std::chrono::milliseconds limit, std::st
 
 asio::awaitable<bool> Stream::client_handshake(const std::string& server_name, std::chrono::milliseconds limit,
                                                std::string& error) {
-  SSL* ssl = s_.native_handle();
+  SSL* ssl = tls_layer().native_handle();
   if (!server_name.empty()) SSL_set_tlsext_host_name(ssl, server_name.c_str());
   bool ok = co_await run_handshake(asio::ssl::stream_base::client, limit, error);
   long verify = SSL_get_verify_result(ssl);
@@ -93,9 +99,9 @@ asio::awaitable<bool> Stream::client_handshake(const std::string& server_name, s
 
 asio::awaitable<bool> Stream::run_handshake(asio::ssl::stream_base::handshake_type type,
                                             std::chrono::milliseconds limit, std::string& error) {
-  asio::steady_timer timer(s_.get_executor());
+  asio::steady_timer timer(sock_.get_executor());
   timer.expires_after(limit);
-  auto hs = s_.async_handshake(type, exp::as_tuple(asio::use_awaitable));
+  auto hs = tls_layer().async_handshake(type, exp::as_tuple(asio::use_awaitable));
   auto wait = timer.async_wait(exp::as_tuple(asio::use_awaitable));
   auto race = std::move(hs) || std::move(wait);
   auto res = co_await std::move(race);
@@ -115,8 +121,8 @@ asio::awaitable<bool> Stream::run_handshake(asio::ssl::stream_base::handshake_ty
 
 void Stream::close() {
   std::error_code ec;
-  s_.next_layer().shutdown(tcp::socket::shutdown_both, ec);
-  s_.next_layer().close(ec);
+  sock_.shutdown(tcp::socket::shutdown_both, ec);
+  sock_.close(ec);
 }
 
 }  // namespace shicks::net

@@ -19,9 +19,9 @@ namespace shicks::net {
 
 class Stream {
  public:
-  Stream(asio::ip::tcp::socket sock, asio::ssl::context& ctx) : s_(std::move(sock), ctx) {}
+  Stream(asio::ip::tcp::socket sock, asio::ssl::context& ctx) : sock_(std::move(sock)), ctx_(&ctx) {}
 
-  asio::ip::tcp::socket& socket() { return s_.next_layer(); }
+  asio::ip::tcp::socket& socket() { return sock_; }
   bool tls() const { return tls_; }
   std::string tls_description();  // "TLSv1.3 TLS_AES_256_GCM_SHA384"
 
@@ -46,7 +46,14 @@ class Stream {
   asio::awaitable<bool> run_handshake(asio::ssl::stream_base::handshake_type type, std::chrono::milliseconds limit,
                                       std::string& error);
 
-  asio::ssl::stream<asio::ip::tcp::socket> s_;
+  // The TLS layer is made at the first handshake: an SSL object and its two record
+  // buffers cost some 40 KiB, which a plaintext connection (most of them) never needs.
+  using TlsStream = asio::ssl::stream<asio::ip::tcp::socket&>;
+  TlsStream& tls_layer();
+
+  asio::ip::tcp::socket sock_;
+  asio::ssl::context* ctx_;
+  std::unique_ptr<TlsStream> tls_stream_;
   bool tls_ = false;
   std::shared_ptr<SessionInfo> info_;
   std::size_t counted_in(std::size_t n);
