@@ -1,6 +1,7 @@
 #include "server/daemon/daemon.hpp"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <condition_variable>
@@ -105,6 +106,7 @@ class Runtime {
     log::parse_level(cfg_.server.log_level, lvl);
     log::set_level(lvl);
     ::signal(SIGPIPE, SIG_IGN);
+    raise_open_files_limit();
 
     unsigned threads = cfg_.server.threads ? cfg_.server.threads : std::max(1u, std::thread::hardware_concurrency());
     asio::io_context io{static_cast<int>(threads)};
@@ -192,6 +194,17 @@ class Runtime {
   }
 
  private:
+  // Every connection is a descriptor: the soft limit (often 1,024) goes up to the
+  // hard one, so that the connection caps, not the descriptor limit, decide.
+  static void raise_open_files_limit() {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+    rlim_t before = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) == 0)
+      log::debug("limits.open_files").kv("from", std::uint64_t(before)).kv("to", std::uint64_t(rl.rlim_cur));
+  }
+
   void prepare_database(const store::ConnectOptions& opts, SettingsCache& settings, SpamCache& spam) {
     store::Connection c(opts);
     c.ensure_connected();
