@@ -219,3 +219,23 @@ TEST_CASE("a batcher whose pool has stopped refuses at once", "[db]") {
   });
   CHECK(called);
 }
+
+TEST_CASE("a delivery batch of large messages only, and a refused mixed batch", "[db]") {
+  Db m;
+  auto alice = m.user("alice");
+  Delivery big1, big2, small, bad;
+  big1.local_users = big2.local_users = small.local_users = {alice};
+  big1.message.assign(100 * 1024, 'a');
+  big2.message.assign(40 * 1024, '\'');
+  small.message = "small\r\n";
+  auto stored = deliver_batch(m.c, {&big1, &big2});
+  REQUIRE(stored.size() == 2);
+  CHECK(m.body(stored[0].message_id) == big1.message);
+  CHECK(m.body(stored[1].message_id) == big2.message);
+  // A refusal in the prepared part rolls back the scripted part too.
+  bad.local_users = {999999};
+  bad.message.assign(64 * 1024, 'b');
+  CHECK_THROWS_AS(deliver_batch(m.c, {&small, &bad}), DbError);
+  CHECK(m.c.query_one(kCount)->u64(0) == 2);
+  CHECK(m.c.query_one(kCount)->u64(1) == 2);
+}

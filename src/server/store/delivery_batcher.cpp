@@ -82,15 +82,9 @@ DbFailure failure_of(const std::exception& e) {
 void DeliveryBatcher::write(Connection& c, std::deque<Item>& batch) {
   std::vector<Stored> stored;
   try {
-    if (batch.size() == 1 && batch.front().d.message.size() > kChunkBytes) {
-      // A large message alone: prepared statements, chunk by chunk (a script holds
-      // its whole text at once).
-      stored.push_back(deliver(c, batch.front().d));
-    } else {
-      std::vector<const Delivery*> ds;
-      for (const auto& item : batch) ds.push_back(&item.d);
-      stored = deliver_batch(c, ds);
-    }
+    std::vector<const Delivery*> ds;
+    for (const auto& item : batch) ds.push_back(&item.d);
+    stored = deliver_batch(c, ds);
   } catch (const std::exception& e) {
     DbFailure f = failure_of(e);
     if (f.outcome_unknown || batch.size() == 1) {

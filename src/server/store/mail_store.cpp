@@ -116,10 +116,17 @@ Stored deliver_rows(Connection& c, const Delivery& d) {
   return s;
 }
 
-std::vector<Stored> deliver_batch(Connection& c, const std::vector<const Delivery*>& batch) {
-  std::string q = "START TRANSACTION;";
-  std::string select = "SELECT ";
-  for (std::size_t i = 0; i < batch.size(); ++i) {
+namespace {
+// Larger messages go by prepared statements: the server parses a script's quoted
+// text byte by byte, which costs more than a binary parameter from a few dozen KiB on.
+constexpr std::size_t kScriptedBytes = 32 * 1024;
+
+// The script statements for batch[i] for every i in `which`, then "SELECT @m..." of
+// their message ids (in that order).
+std::string delivery_script(Connection& c, const std::vector<const Delivery*>& batch,
+                            const std::vector<std::size_t>& which) {
+  std::string q, select = "SELECT ";
+  for (std::size_t i : which) {
     const Delivery& d = *batch[i];
     std::vector<std::uint64_t> users = d.local_users;
     std::sort(users.begin(), users.end());
@@ -152,26 +159,47 @@ std::vector<Stored> deliver_batch(Connection& c, const std::vector<const Deliver
       }
       q += ';';
     }
-    select += fmt::format("{}@m{}", i ? "," : "", i);
+    select += fmt::format("{}@m{}", select.size() > 7 ? "," : "", i);
   }
-  // The ids are read before COMMIT: a statement that fails after COMMIT would leave
-  // a committed batch looking refused (and then written again).
-  q += select;
-  q += ";COMMIT";
-  std::vector<Row> rows;
-  try {
-    rows = c.run_script(q);
-  } catch (const DbError& e) {
-    if (!e.connection_lost) c.rollback();
-    throw;
+  return q + select;
+}
+
+void take_ids(const std::vector<Row>& rows, const std::vector<const Delivery*>& batch,
+              const std::vector<std::size_t>& which, std::vector<Stored>& out, bool committed) {
+  // After COMMIT a surprise here must not look like a refusal (the batch would be
+  // written again): it is reported as an unknown outcome.
+  if (rows.size() != 1 || rows.front().size() != which.size())
+    throw DbError(0, committed, "delivery batch: the script returned no message ids");
+  for (std::size_t k = 0; k < which.size(); ++k) {
+    out[which[k]].message_id = rows.front().u64(k);
+    out[which[k]].queue_id = batch[which[k]]->queue_id;
   }
-  if (rows.size() != 1 || rows.front().size() != batch.size())  // committed, yet unexpected: report "unknown"
-    throw DbError(0, true, "delivery batch: the script returned no message ids");
+}
+}  // namespace
+
+std::vector<Stored> deliver_batch(Connection& c, const std::vector<const Delivery*>& batch) {
+  std::vector<std::size_t> scripted, prepared;
+  for (std::size_t i = 0; i < batch.size(); ++i)
+    (batch[i]->message.size() <= kScriptedBytes ? scripted : prepared).push_back(i);
   std::vector<Stored> out(batch.size());
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    out[i].message_id = rows.front().u64(i);
-    out[i].queue_id = batch[i]->queue_id;
+  if (prepared.empty()) {
+    // One round trip. The ids are read before COMMIT: a statement failing after
+    // COMMIT would make a committed batch look refused.
+    std::string q = "START TRANSACTION;" + delivery_script(c, batch, scripted) + ";COMMIT";
+    std::vector<Row> rows;
+    try {
+      rows = c.run_script(q);
+    } catch (const DbError& e) {
+      if (!e.connection_lost) c.rollback();
+      throw;
+    }
+    take_ids(rows, batch, scripted, out, true);
+    return out;
   }
+  in_transaction(c, [&] {
+    if (!scripted.empty()) take_ids(c.run_script(delivery_script(c, batch, scripted)), batch, scripted, out, false);
+    for (std::size_t i : prepared) out[i] = deliver_rows(c, *batch[i]);
+  });
   return out;
 }
 

@@ -55,9 +55,10 @@ struct Stored {
 Stored deliver(Connection& c, const Delivery& d);
 // The same rows inside a transaction the caller holds.
 Stored deliver_rows(Connection& c, const Delivery& d);
-// Several deliveries in ONE transaction sent as one script (one round trip): the
-// same rows as deliver() for each. Throws DbError; after a refusal (not a lost
-// connection) the transaction has been rolled back and nothing was written.
+// Several deliveries in ONE transaction: the same rows as deliver() for each. Small
+// messages go as one script (one round trip for all of them), larger ones by
+// prepared statements in the same transaction. Throws DbError; after a refusal (not
+// a lost connection) the transaction has been rolled back and nothing was written.
 std::vector<Stored> deliver_batch(Connection& c, const std::vector<const Delivery*>& batch);
 
 // Removes message `message_id` (body and chunks) when no mailbox entry and no relay
