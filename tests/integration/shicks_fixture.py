@@ -590,10 +590,18 @@ class Daemon:
         for u in users:
             self.sql(f"INSERT IGNORE INTO address_targets (address_id, user_id) "
                      f"SELECT {aid}, id FROM users WHERE name = {sql_quote(u)}")
+        self.bump_addresses()
         return aid
+
+    def bump_addresses(self):
+        """What the admin store does with every change to users or addresses: the
+        daemons forget their remembered recipient lookups (within a second)."""
+        self.sql("INSERT INTO change_counters (name, value) VALUES ('addresses', 1) "
+                 "ON DUPLICATE KEY UPDATE value = value + 1")
 
     def set_user_enabled(self, name, enabled):
         self.sql(f"UPDATE users SET enabled = {1 if enabled else 0} WHERE name = {sql_quote(name)}")
+        self.bump_addresses()
 
     def set_setting(self, name, value):
         """Writes a runtime setting straight into the table (a running daemon reads it

@@ -11,6 +11,7 @@
 
 #include "server/auth/throttle.hpp"
 #include "server/config/config.hpp"
+#include "server/daemon/address_cache.hpp"
 #include "server/daemon/settings_cache.hpp"
 #include "server/daemon/spam_cache.hpp"
 #include "server/daemon/stats.hpp"
@@ -57,6 +58,7 @@ struct ServerContext {
   asio::ssl::context* tls;  // null: no certificate, no TLS
   SpamCache& spam;
   store::DeliveryBatcher& deliveries;  // end of DATA: group commit of accepted messages
+  AddressCache& addresses;             // RCPT: local answers remembered
   std::function<void()> wake_relay;  // tells the relay queue runner that mail was queued
 };
 

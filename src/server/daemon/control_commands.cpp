@@ -17,6 +17,7 @@
 
 #include "common/log.hpp"
 #include "server/config/runtime_settings.hpp"
+#include "server/daemon/address_cache.hpp"
 #include "server/daemon/settings_cache.hpp"
 #include "server/daemon/spam_cache.hpp"
 #include "server/spam/subject.hpp"
@@ -883,6 +884,9 @@ asio::awaitable<control::Response> run_command(const control::Request& req, cons
   }
   RunAction job{std::move(action->job)};
   auto r = co_await store::async_run(ctx.pool, std::move(job), asio::use_awaitable);
+  // Users and addresses may have changed: this daemon's remembered recipient
+  // lookups go at once (other daemons notice the change counter).
+  if (cmd->mutating && ctx.addresses) ctx.addresses->clear();
   const char* outcome = "ok";
   if (!r) {
     resp.error = db_failure_text(r.error());

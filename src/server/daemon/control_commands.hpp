@@ -21,6 +21,7 @@
 
 namespace shicks::daemon {
 
+class AddressCache;
 class SettingsCache;
 class SpamCache;
 
@@ -33,6 +34,7 @@ struct CommandContext {
   SpamCache* spam = nullptr;  // refreshed after keyword changes made here; spam.test (may be null)
   net::SessionRegistry* sessions = nullptr;  // the SMTP and POP3 sessions (session.list, session.kill)
   std::function<void()> wake_relay;  // may be empty
+  AddressCache* addresses = nullptr;  // cleared after every mutating command (may be null)
 };
 
 // Answers one request (any command but `watch`).

@@ -53,7 +53,7 @@ struct ControlServer::Impl {
 
   Impl(asio::io_context& io, const config::Config& cfg, Stats& stats, store::DbPool& pool, SettingsCache* settings,
        net::SessionRegistry& mail_sessions, std::function<void()> r, SpamCache* spam)
-      : io(io), cfg(cfg), stats(stats), commands{cfg, stats, pool, settings, std::move(r), spam, &mail_sessions, {}},
+      : io(io), cfg(cfg), stats(stats), commands{cfg, stats, pool, settings, std::move(r), spam, &mail_sessions, {}, nullptr},
         acceptor(io),
         path(cfg.server.control_socket.string()) {}
 };
@@ -244,5 +244,7 @@ void ControlServer::close() {
 }
 
 void ControlServer::set_relay_wakeup(std::function<void()> wake) { impl_->commands.wake_relay = std::move(wake); }
+
+void ControlServer::set_address_cache(AddressCache* cache) { impl_->commands.addresses = cache; }
 
 }  // namespace shicks::daemon

@@ -17,6 +17,7 @@
 
 namespace shicks::daemon {
 
+class AddressCache;
 class SettingsCache;
 class SpamCache;
 
@@ -49,6 +50,8 @@ class ControlServer {
   void close();  // stops accepting and removes the socket file
   // `queue flush` calls this after making the queue due (wakes the relay runner).
   void set_relay_wakeup(std::function<void()> wake);
+  // Cleared after every mutating command (users and addresses may have changed).
+  void set_address_cache(AddressCache* cache);
 
   struct Impl;
 

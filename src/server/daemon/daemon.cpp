@@ -120,6 +120,7 @@ class Runtime {
     std::unique_ptr<asio::ssl::context> tls;
     std::unique_ptr<SettingsCache> settings;
     std::unique_ptr<SpamCache> spam;
+    std::unique_ptr<AddressCache> addresses;
     std::unique_ptr<ServerContext> ctx;
     std::unique_ptr<Listeners> listeners;
     std::unique_ptr<ControlServer> control;
@@ -140,9 +141,10 @@ class Runtime {
       deliveries = std::make_unique<store::DeliveryBatcher>(*pool);
       settings = std::make_unique<SettingsCache>(*pool);
       spam = std::make_unique<SpamCache>(*pool);
+      addresses = std::make_unique<AddressCache>(*pool);
       ctx = std::make_unique<ServerContext>(ServerContext{io, cfg_, stats_, *pool, *settings, throttle_, limiter_,
                                                           pop3_limiter_, sessions_, tls.get(), *spam, *deliveries,
-                                                          {}});
+                                                          *addresses, {}});
       runner = std::make_unique<relay::QueueRunner>(*ctx);
       ctx->wake_relay = [r = runner.get()] { r->wake(); };
       listeners = std::make_unique<Listeners>(*ctx);
@@ -158,12 +160,15 @@ class Runtime {
       if (managed) managed->start();
       prepare_database(opts, *settings, *spam);
       control->set_relay_wakeup(ctx->wake_relay);
+      control->set_address_cache(addresses.get());
       listeners->start();
       control->start();
       runner->start();  // after bind(): no other daemon runs with our control socket (queue_runner.hpp)
       relay_ = runner.get();
       settings->start(io, std::chrono::seconds(5));
       spam->start(io, std::chrono::seconds(5));
+      addresses->start(io, std::chrono::milliseconds(1000));
+      addresses_ = addresses.get();
     } catch (const std::exception& e) {
       std::fprintf(stderr, "shicksd: %s\n", e.what());
       log::error("start.failed").kv("error", e.what());
@@ -184,6 +189,7 @@ class Runtime {
 
     log::info("stopping").kv("stage", "database");
     relay_ = nullptr;
+    addresses_ = nullptr;
     runner.reset();
     control.reset();
     listeners.reset();
@@ -234,6 +240,7 @@ class Runtime {
       control.close();
       settings.stop();
       spam.stop();
+      if (addresses_) addresses_->stop();
       // A relay delivery in progress is abandoned; its recipients are sent again
       // after the restart (at-least-once).
       if (relay_) relay_->stop();
@@ -301,6 +308,7 @@ class Runtime {
   ConnectionLimiter pop3_limiter_{cfg_.pop3.max_connections_per_ip};
   net::SessionRegistry sessions_;
   relay::QueueRunner* relay_ = nullptr;  // set while the runner runs
+  AddressCache* addresses_ = nullptr;  // stopped with the other refreshers
   std::thread watchdog_;
   std::mutex wd_mu_;
   std::condition_variable wd_cv_;

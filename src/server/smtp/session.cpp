@@ -45,7 +45,13 @@ std::string new_queue_id() {
 
 struct LookupJob {
   std::string address, domain;
-  store::AddressTargets operator()(store::Connection& c) const { return store::lookup_address(c, address, domain); }
+  daemon::AddressCache* cache;
+  std::uint64_t epoch;  // of the cache before the database is asked
+  store::AddressTargets operator()(store::Connection& c) const {
+    auto t = store::lookup_address(c, address, domain);
+    cache->remember(address, t, epoch);
+    return t;
+  }
 };
 
 struct SenderJob {
@@ -243,8 +249,14 @@ asio::awaitable<bool> Session::perform(Action a) {
         queue(a.reply);
         co_return true;
       case Action::lookup_recipient: {
-        LookupJob job{a.mailbox.str(), a.mailbox.domain};
-        auto r = co_await store::async_run(ctx_.pool, std::move(job), asio::use_awaitable);
+        store::DbResult<store::AddressTargets> r = store::AddressTargets{};
+        if (auto known = ctx_.addresses.find(a.mailbox.str())) {
+          r = std::move(*known);
+        } else {
+          LookupJob job{a.mailbox.str(), a.mailbox.domain, &ctx_.addresses, ctx_.addresses.epoch()};
+          auto asked = co_await store::async_run(ctx_.pool, std::move(job), asio::use_awaitable);
+          r = std::move(asked);
+        }
         RecipientLookup lookup;
         if (!r) {
           lookup.kind = RecipientLookup::temp_failure;

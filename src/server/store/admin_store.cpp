@@ -18,6 +18,9 @@ namespace {
 
 constexpr const char* kSettingsCounter = "settings";
 constexpr const char* kKeywordsCounter = "spam_keywords";
+// Recipient lookups cached by the daemons (daemon/address_cache.hpp) are forgotten
+// when this moves: every change to addresses, their targets or users' enabled state.
+constexpr const char* kAddressesCounter = "addresses";
 
 // Runs `f` in a transaction that commits when it returns a value and rolls back
 // when it returns a refusal or throws.
@@ -125,6 +128,7 @@ Outcome<void> insert_address(Connection& c, const shicks::admin::Address& a, con
   }
   std::uint64_t id = c.last_insert_id();
   for (std::uint64_t u : users) c.exec(sql::kAdminTargetInsert, {id, u});
+  bump(c, kAddressesCounter);  // an exact address may shadow a catch-all that was cached
   return {};
 }
 
@@ -192,6 +196,7 @@ Outcome<DeletedUser> delete_user(Connection& c, const std::string& name) {
       out.addresses_removed.push_back(r.take(1));
     }
     c.exec(sql::kAdminUserDelete, {*id});
+    bump(c, kAddressesCounter);
     return out;
   });
 }
@@ -225,6 +230,7 @@ Outcome<bool> set_enabled(Connection& c, const std::string& name, bool enabled) 
     if (!row) return refuse(no_such_user(name));
     if ((row->i64(1) != 0) == enabled) return false;
     c.exec(sql::kAdminUserSetEnabled, {enabled, row->u64(0)});
+    bump(c, kAddressesCounter);
     return true;
   });
 }
@@ -258,6 +264,7 @@ Outcome<AddressInfo> delete_address(Connection& c, const std::string& address) {
     if (!row) return refuse(fmt::format("no such address {}", a->address));
     AddressInfo info{a->address, a->catch_all, targets(c, row->u64(0))};
     c.exec(sql::kAdminAddressDelete, {row->u64(0)});
+    bump(c, kAddressesCounter);
     return info;
   });
 }

@@ -63,6 +63,11 @@ LoginResult check_login(Connection& c, const std::string& login, const std::stri
   return r;
 }
 
+std::uint64_t addresses_version(Connection& c) {
+  auto row = c.query_one(sql::kAddressesVersion);
+  return row ? row->u64(0) : 0;
+}
+
 bool delete_body_if_unreferenced(Connection& c, std::uint64_t m) {
   return c.exec(sql::kDeleteUnreferencedMessage, {m, m, m}) > 0;
 }

@@ -61,6 +61,9 @@ Stored deliver_rows(Connection& c, const Delivery& d);
 // a lost connection) the transaction has been rolled back and nothing was written.
 std::vector<Stored> deliver_batch(Connection& c, const std::vector<const Delivery*>& batch);
 
+// The `addresses` change counter (0 before the first change).
+std::uint64_t addresses_version(Connection& c);
+
 // Removes message `message_id` (body and chunks) when no mailbox entry and no relay
 // queue row refers to it any more. True when it was removed. Every path that drops
 // a reference (POP3 QUIT, mailbox purge, queue deletion) calls this.

@@ -33,6 +33,9 @@ inline constexpr Sql kSettingSet{
 // ---- spam filter (spam_store.cpp)
 // The keyword list a daemon caches, and the counter that tells it the list changed
 // (bumped with every change, by any daemon: admin_store.cpp).
+// Bumped by the admin store when a user is deleted or disabled or an address deleted
+// (daemon/address_cache.hpp); absent until the first such change.
+inline constexpr Sql kAddressesVersion{"SELECT value FROM change_counters WHERE name = 'addresses'"};
 inline constexpr Sql kSpamKeywordsVersion{"SELECT value FROM change_counters WHERE name = 'spam_keywords'"};
 inline constexpr Sql kSpamKeywords{"SELECT keyword FROM spam_keywords ORDER BY id"};
 // A hit: counted on the keyword (tagged mail in its delivery transaction).

@@ -1,0 +1,65 @@
+#pragma once
+// Recipient lookups remembered between messages: RCPT TO for an address that was
+// found to be local a moment ago needs no database round trip.
+//
+// Only "local" answers are kept. An address that is unknown, foreign or disabled is
+// always asked of the database again, so an address or user added by shicksctl (on
+// this daemon or another one on the same database) receives mail at once. What can
+// be stale is a removal: the admin store bumps the `addresses` change counter when
+// a user is deleted or disabled or an address deleted; this daemon forgets
+// everything at once after its own control-socket changes, and within `interval`
+// (the counter is polled) after another daemon's. Mail accepted for a user deleted
+// in that window fails at the end of DATA with a temporary error, never silently.
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include <asio/awaitable.hpp>
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+
+#include "server/store/db_pool.hpp"
+#include "server/store/mail_store.hpp"
+
+namespace shicks::daemon {
+
+class AddressCache {
+ public:
+  explicit AddressCache(store::DbPool& pool, std::size_t max_entries = 50000)
+      : pool_(pool), max_entries_(max_entries) {}
+
+  // The remembered answer for `address` (any case), if any.
+  std::optional<store::AddressTargets> find(const std::string& address) const;
+  // The epoch to pass to remember(): taken before the database is asked, so that an
+  // answer read before a change is not kept after it.
+  std::uint64_t epoch() const;
+  // Keeps a "local" answer (others are ignored) unless the cache was cleared since `epoch`.
+  void remember(const std::string& address, const store::AddressTargets& t, std::uint64_t epoch);
+  // Forgets everything (after a change made through this daemon's control socket).
+  void clear();
+
+  // Reads the change counter; forgets everything when it moved. Throws DbError.
+  void refresh(store::Connection& c);
+  // Polls every `interval` until stop().
+  void start(asio::io_context& io, std::chrono::milliseconds interval);
+  void stop();
+
+ private:
+  asio::awaitable<void> refresh_loop(std::chrono::milliseconds interval);
+
+  store::DbPool& pool_;
+  std::size_t max_entries_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, store::AddressTargets> map_;
+  std::uint64_t epoch_ = 0;
+  std::optional<std::uint64_t> version_;  // the counter's value when last read
+  std::optional<asio::strand<asio::io_context::executor_type>> strand_;
+  std::optional<asio::steady_timer> timer_;
+  bool stopped_ = false;  // strand_ only
+};
+
+}  // namespace shicks::daemon
