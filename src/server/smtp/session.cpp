@@ -439,6 +439,9 @@ asio::awaitable<Action> Session::deliver() {
     }
   } else {
     result.kind = r.error().outcome_unknown ? DeliveryResult::outcome_unknown : DeliveryResult::temp_failure;
+    // The database is in trouble (or refused this message): recipients are looked up
+    // afresh until the next answer, so RCPT says 451 while it stays unreachable.
+    ctx_.addresses.clear();
     ctx_.stats.smtp_messages_rejected++;
     event(log::Level::error, "smtp.store_failed").kv("id", id).kv("error", r.error().message);
   }
