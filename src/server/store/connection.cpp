@@ -38,6 +38,22 @@ bool is_connection_error(unsigned code) {
 }
 
 constexpr auto kIdlePing = std::chrono::seconds(30);
+
+// The rows of a text-protocol result, which it frees.
+std::vector<Row> take_rows(MYSQL_RES* res) {
+  std::vector<Row> rows;
+  unsigned n = mysql_num_fields(res);
+  while (MYSQL_ROW r = mysql_fetch_row(res)) {
+    unsigned long* len = mysql_fetch_lengths(res);
+    Row row;
+    row.cols.resize(n);
+    for (unsigned i = 0; i < n; ++i)
+      if (r[i]) row.cols[i].emplace(r[i], len[i]);
+    rows.push_back(std::move(row));
+  }
+  mysql_free_result(res);
+  return rows;
+}
 constexpr unsigned long kInitialColumnBuffer = 256;
 }  // namespace
 
@@ -299,21 +315,11 @@ std::vector<Row> Connection::query_text(std::string_view text) {
   ensure_connected();
   if (mysql_real_query(mysql_, text.data(), text.size()) != 0) fail("query");
   MYSQL_RES* res = mysql_store_result(mysql_);
-  std::vector<Row> rows;
   if (!res) {
     if (mysql_field_count(mysql_) != 0) fail("store result");
-    return rows;
+    return {};
   }
-  unsigned n = mysql_num_fields(res);
-  while (MYSQL_ROW r = mysql_fetch_row(res)) {
-    unsigned long* len = mysql_fetch_lengths(res);
-    Row row;
-    row.cols.resize(n);
-    for (unsigned i = 0; i < n; ++i)
-      if (r[i]) row.cols[i].emplace(r[i], len[i]);
-    rows.push_back(std::move(row));
-  }
-  mysql_free_result(res);
+  std::vector<Row> rows = take_rows(res);
   last_used_ = std::chrono::steady_clock::now();
   return rows;
 }
@@ -324,17 +330,7 @@ std::vector<Row> Connection::run_script(std::string_view text) {
   if (mysql_real_query(mysql_, text.data(), text.size()) != 0) fail("script");
   for (;;) {
     if (MYSQL_RES* res = mysql_store_result(mysql_)) {
-      std::vector<Row> rows;
-      unsigned n = mysql_num_fields(res);
-      while (MYSQL_ROW r = mysql_fetch_row(res)) {
-        unsigned long* len = mysql_fetch_lengths(res);
-        Row row;
-        row.cols.resize(n);
-        for (unsigned i = 0; i < n; ++i)
-          if (r[i]) row.cols[i].emplace(r[i], len[i]);
-        rows.push_back(std::move(row));
-      }
-      mysql_free_result(res);
+      std::vector<Row> rows = take_rows(res);
       if (!rows.empty()) last = std::move(rows);
     } else if (mysql_field_count(mysql_) != 0) {
       fail("script result");

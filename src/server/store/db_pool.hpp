@@ -83,6 +83,23 @@ using job_result_t = std::invoke_result_t<F&, Connection&>;
 template <class F>
 using outcome_t = DbResult<std::conditional_t<std::is_void_v<job_result_t<F>>, DbMonostate, job_result_t<F>>>;
 
+// A completion handler made callable from any thread (a DB worker): it runs on its
+// own executor, whose work is kept alive until then. Copyable, so it fits a Job.
+template <class Outcome, class Handler>
+auto make_poster(Handler handler) {
+  auto ex = asio::get_associated_executor(handler);
+  auto state = std::make_shared<std::pair<Handler, decltype(asio::make_work_guard(ex))>>(std::move(handler),
+                                                                                       asio::make_work_guard(ex));
+  return [state](Outcome out) {
+    auto work_ex = state->second.get_executor();
+    asio::post(work_ex, [state, out = std::move(out)]() mutable {
+      auto h = std::move(state->first);
+      state->second.reset();
+      std::move(h)(std::move(out));
+    });
+  };
+}
+
 template <class F>
 outcome_t<F> invoke_job(F& f, Connection& c) {
   try {
@@ -111,18 +128,7 @@ auto async_run(DbPool& pool, F f, CompletionToken&& token) {
   using Outcome = detail::outcome_t<F>;
   return asio::async_initiate<CompletionToken, void(Outcome)>(
       [&pool](auto handler, F job) {
-        using Handler = decltype(handler);
-        auto ex = asio::get_associated_executor(handler);
-        auto state = std::make_shared<std::pair<Handler, decltype(asio::make_work_guard(ex))>>(
-            std::move(handler), asio::make_work_guard(ex));
-        auto deliver = [state](Outcome out) {
-          auto work_ex = state->second.get_executor();
-          asio::post(work_ex, [state, out = std::move(out)]() mutable {
-            auto h = std::move(state->first);
-            state->second.reset();
-            std::move(h)(std::move(out));
-          });
-        };
+        auto deliver = detail::make_poster<Outcome>(std::move(handler));
         bool queued = pool.try_submit([job = std::move(job), deliver](Connection* c) mutable {
           if (!c) return deliver(Outcome(unexpected(DbFailure{DbFailure::stopped, "shutting down", false})));
           deliver(detail::invoke_job(job, *c));

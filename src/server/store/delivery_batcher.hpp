@@ -67,18 +67,7 @@ auto async_deliver(DeliveryBatcher& batcher, Delivery d, CompletionToken&& token
   using Outcome = DbResult<Stored>;
   return asio::async_initiate<CompletionToken, void(Outcome)>(
       [&batcher](auto handler, Delivery delivery) {
-        using Handler = decltype(handler);
-        auto ex = asio::get_associated_executor(handler);
-        auto state = std::make_shared<std::pair<Handler, decltype(asio::make_work_guard(ex))>>(
-            std::move(handler), asio::make_work_guard(ex));
-        batcher.submit(std::move(delivery), [state](Outcome out) {
-          auto work_ex = state->second.get_executor();
-          asio::post(work_ex, [state, out = std::move(out)]() mutable {
-            auto h = std::move(state->first);
-            state->second.reset();
-            std::move(h)(std::move(out));
-          });
-        });
+        batcher.submit(std::move(delivery), detail::make_poster<Outcome>(std::move(handler)));
       },
       token, std::move(d));
 }
