@@ -4,9 +4,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <random>
 
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ssl/error.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <fmt/core.h>
 
@@ -24,6 +28,7 @@
 namespace shicks::pop3 {
 using asio::ip::tcp;
 using namespace std::chrono_literals;
+using namespace asio::experimental::awaitable_operators;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -32,6 +37,14 @@ namespace {
 // pipelined burst of small RETRs goes out in few writes and a large message is
 // streamed in bounded pieces.
 constexpr std::size_t kFlushBytes = 256 * 1024;
+
+// A login waiting for a maildrop in use (pop3.lock_wait_seconds) tries the database
+// again this often, so a lease given back by another shicksd on the same database, or
+// one that expired, is seen soon; a session of this daemon wakes it at once.
+constexpr auto kLockRetry = 250ms;
+// While it waits, client input is read (that is how a disconnect is noticed) and
+// kept for later, up to about this much; beyond that it stays in the socket.
+constexpr std::size_t kLockWaitInputBytes = 64 * 1024;
 
 // Unique per session and recognisable in the lease table: host, process, session.
 std::string lease_owner(const std::string& hostname, const std::string& sid) {
@@ -95,13 +108,15 @@ class Session {
         implicit_tls_(implicit_tls),
         stream_(std::move(sock), tls_ctx),
         reader_(std::size_t(ctx.cfg.pop3.max_line_bytes)),
-        proto_(make_policy()) {}
+        proto_(make_policy()),
+        lock_wait_timer_(stream_.socket().get_executor()) {}
 
   asio::awaitable<void> run();
   void request_shutdown() {
     shutting_down_ = true;
     std::error_code ec;
     stream_.socket().cancel(ec);
+    lock_wait_timer_.cancel();
   }
   // `session.kill`: the connection ends at once, without a reply (and without UPDATE).
   void kill() {
@@ -109,6 +124,7 @@ class Session {
     std::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.socket().cancel(ec);
+    lock_wait_timer_.cancel();
   }
   std::shared_ptr<net::SessionInfo> publish() {
     info_ = std::make_shared<net::SessionInfo>(sid_, implicit_tls_ ? "pop3s" : "pop3", peer_);
@@ -151,6 +167,9 @@ class Session {
   asio::awaitable<bool> perform(Action a);  // false: close the session
   asio::awaitable<Action> authenticate(const auth::Credentials& c);
   asio::awaitable<Action> load_maildrop();
+  asio::awaitable<store::DbResult<store::Maildrop>> open_maildrop();
+  enum class LockWait { retry, shutdown, gone };
+  asio::awaitable<LockWait> wait_for_lease(Clock::time_point deadline);
   enum class Sent { ok, unreadable, broken };
   asio::awaitable<Sent> retrieve(const Action& a);
   asio::awaitable<Action> update(std::vector<std::uint64_t> ids);
@@ -176,6 +195,11 @@ class Session {
   enum class Lease { none, held, uncertain } lease_ = Lease::none;
   unsigned lease_seconds_ = 600;
   Clock::time_point renew_at_{};
+  // Waiting for the lease at login: the timer of one retry interval, cancelled (on
+  // this strand) by a session of this daemon that gives the lease back, by shutdown
+  // and by kill.
+  asio::steady_timer lock_wait_timer_;
+  bool lock_woken_ = false;
   char buf_[16384];
 };
 
@@ -240,6 +264,8 @@ asio::awaitable<void> Session::release() {
   auto r = co_await store::async_run(ctx_.pool, std::move(job), asio::use_awaitable);
   if (!r)  // it expires by itself
     event(log::Level::warn, "pop3.lease_release_failed").kv("user", user_).kv("error", r.error().message);
+  else
+    ctx_.maildrop_waiters.released(user_id_);
   lease_ = Lease::none;
 }
 
@@ -374,8 +400,44 @@ asio::awaitable<Action> Session::authenticate(const auth::Credentials& creds) {
 asio::awaitable<Action> Session::load_maildrop() {
   lease_seconds_ = std::max(10u, ctx_.settings.number("pop3.lease_seconds"));
   owner_ = lease_owner(ctx_.cfg.server.hostname, sid_);
-  OpenJob job{user_id_, owner_, lease_seconds_};
-  auto r = co_await store::async_run(ctx_.pool, std::move(job), asio::use_awaitable);
+  // RFC 1939 8 asks for exclusive access; instead of answering [IN-USE] at once, the
+  // login waits up to pop3.lock_wait_seconds for the session holding the lease to
+  // end (as Dovecot waits for its lock). Registered before the first attempt, so a
+  // release between that attempt and the wait is not missed.
+  const auto started = Clock::now();
+  const auto deadline = started + std::chrono::seconds(ctx_.cfg.pop3.lock_wait_seconds);
+  std::optional<daemon::MaildropWaiters::Registration> waiter;
+  if (deadline > started) {
+    auto wake = [this] {
+      lock_woken_ = true;
+      lock_wait_timer_.cancel();
+    };
+    waiter.emplace(ctx_.maildrop_waiters, user_id_, stream_.socket().get_executor(), std::move(wake));
+  }
+  auto r = co_await open_maildrop();
+  bool waited = false;
+  while (r && r->in_use && Clock::now() < deadline) {
+    if (!waited) {
+      waited = true;
+      event(log::Level::debug, "pop3.lock_wait").kv("user", user_).kv("seconds", ctx_.cfg.pop3.lock_wait_seconds);
+      info_->set_state("lock-wait");
+      co_await flush();  // the replies before PASS must not wait with it
+    }
+    LockWait w = co_await wait_for_lease(deadline);
+    if (w != LockWait::retry) {
+      // Nothing is said to a client that left or was killed; at shutdown the client
+      // gets what every other session gets.
+      Action end;
+      end.kind = Action::close;
+      if (w == LockWait::shutdown) {
+        end.reply = proto_.shutdown_reply();
+        end_reason_ = "shutdown";
+      }
+      co_return end;
+    }
+    r = co_await open_maildrop();
+  }
+  const auto waited_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
   Protocol::MaildropLoad load;
   if (!r) {
     load.kind = Protocol::MaildropLoad::temp_failure;
@@ -384,7 +446,7 @@ asio::awaitable<Action> Session::load_maildrop() {
     event(log::Level::warn, "pop3.maildrop_failed").kv("user", user_).kv("error", r.error().message);
   } else if (r->in_use) {
     load.kind = Protocol::MaildropLoad::in_use;
-    event(log::Level::info, "pop3.in_use").kv("user", user_);
+    event(log::Level::info, "pop3.in_use").kv("user", user_).kv("waited_ms", waited_ms);
   } else {
     load.kind = Protocol::MaildropLoad::ok;
     std::uint64_t octets = 0;
@@ -397,10 +459,55 @@ asio::awaitable<Action> Session::load_maildrop() {
     renew_at_ = Clock::now() + std::chrono::seconds(std::max(1u, lease_seconds_ / 3));
     ctx_.stats.pop3_logins++;
     std::string count = std::to_string(load.messages.size());
-    event(log::Level::info, "pop3.login").kv("user", user_).kv("messages", count).kv("octets", octets);
+    log::Event e = event(log::Level::info, "pop3.login");
+    e.kv("user", user_).kv("messages", count).kv("octets", octets);
+    if (waited) e.kv("waited_ms", waited_ms);
     ctx_.stats.emit("pop3.login", {{"user", user_}, {"peer", peer_ip_}, {"messages", count}});
   }
   co_return proto_.on_maildrop_loaded(std::move(load));
+}
+
+// One attempt to take the lease and list the maildrop.
+asio::awaitable<store::DbResult<store::Maildrop>> Session::open_maildrop() {
+  lock_woken_ = false;  // a release from now on calls for another attempt
+  OpenJob job{user_id_, owner_, lease_seconds_};
+  auto r = co_await store::async_run(ctx_.pool, std::move(job), asio::use_awaitable);
+  co_return r;
+}
+
+// Waits until the next attempt at the lease is due: one kLockRetry has passed (or
+// the deadline has come), or a session of this daemon gave a lease of this user
+// back. Meanwhile client input is read and kept for later, so a client that goes
+// away ends the wait; the autologout timer does not run.
+asio::awaitable<Session::LockWait> Session::wait_for_lease(Clock::time_point deadline) {
+  lock_wait_timer_.expires_at(std::min(Clock::now() + kLockRetry, deadline));
+  for (;;) {
+    if (shutting_down_) co_return LockWait::shutdown;
+    if (killed_) co_return LockWait::gone;
+    if (lock_woken_ || Clock::now() >= lock_wait_timer_.expiry()) co_return LockWait::retry;
+    if (reader_.buffered() >= kLockWaitInputBytes) {
+      co_await lock_wait_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    auto tick = lock_wait_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    auto input = stream_.socket().async_wait(tcp::socket::wait_read, asio::experimental::as_tuple(asio::use_awaitable));
+    auto race = std::move(tick) || std::move(input);
+    auto res = co_await std::move(race);
+    if (res.index() == 0 || shutting_down_ || killed_) continue;
+    auto [wait_ec] = std::get<1>(res);
+    if (wait_ec == asio::error::operation_aborted) continue;
+    // Readable: input, the end of the connection, or an error; read_some tells which.
+    auto limit = std::chrono::duration_cast<std::chrono::milliseconds>(lock_wait_timer_.expiry() - Clock::now());
+    std::error_code ec;
+    std::size_t n = co_await stream_.read_some(buf_, sizeof buf_, std::max(limit, std::chrono::milliseconds(1)), ec);
+    if (ec == asio::error::timed_out || shutting_down_ || killed_) continue;
+    if (ec) {
+      end_reason_ = (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) ? "client-closed"
+                                                                                         : ec.message();
+      co_return LockWait::gone;
+    }
+    reader_.feed(std::string_view(buf_, n));
+  }
 }
 
 // RFC 1939 7 (RETR, TOP): the Return-Path line and the stored body, byte-stuffed,
@@ -471,6 +578,7 @@ asio::awaitable<Action> Session::update(std::vector<std::uint64_t> ids) {
     co_return proto_.on_update_done(marked == 0);
   }
   lease_ = Lease::none;  // released in the same transaction
+  ctx_.maildrop_waiters.released(user_id_);
   ctx_.stats.pop3_deletions += r->entries_deleted;
   event(log::Level::info, "pop3.update")
       .kv("user", user_)
