@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <optional>
 #include <random>
 
@@ -23,6 +24,7 @@
 #include "server/pop3/protocol.hpp"
 #include "server/smtp/line_reader.hpp"
 #include "server/smtp/trace.hpp"
+#include "server/store/mail_store.hpp"
 #include "server/store/pop3_store.hpp"
 
 namespace shicks::pop3 {
@@ -45,6 +47,12 @@ constexpr auto kLockRetry = 250ms;
 // While it waits, client input is read (that is how a disconnect is noticed) and
 // kept for later, up to about this much; beyond that it stays in the socket.
 constexpr std::size_t kLockWaitInputBytes = 64 * 1024;
+
+// RETR/TOP read-ahead: a message start that is not cached is read in one round trip
+// with those of the next live messages of the snapshot, at most this many entries
+// whose first chunks total at most kReadAheadBytes (the one asked for always comes).
+constexpr std::size_t kReadAheadEntries = store::kMessageStartsPerQuery;
+constexpr std::uint64_t kReadAheadBytes = 512 * 1024;
 
 // Unique per session and recognisable in the lease table: host, process, session.
 std::string lease_owner(const std::string& hostname, const std::string& sid) {
@@ -77,10 +85,11 @@ struct ReleaseJob {
   }
 };
 
-struct StartJob {
-  std::uint64_t user_id, entry_id;
-  store::MessageStart operator()(store::Connection& c) const {
-    return store::read_message_start(c, user_id, entry_id);
+struct StartsJob {
+  std::uint64_t user_id;
+  std::vector<std::uint64_t> entry_ids;
+  std::vector<store::MessageStart> operator()(store::Connection& c) const {
+    return store::read_message_starts(c, user_id, entry_ids);
   }
 };
 
@@ -172,6 +181,8 @@ class Session {
   asio::awaitable<LockWait> wait_for_lease(Clock::time_point deadline);
   enum class Sent { ok, unreadable, broken };
   asio::awaitable<Sent> retrieve(const Action& a);
+  asio::awaitable<store::DbResult<store::MessageStart>> message_start(const Action& a);
+  std::vector<std::uint64_t> read_ahead(std::size_t index) const;
   asio::awaitable<Action> update(std::vector<std::uint64_t> ids);
   asio::awaitable<void> renew_if_due();
   asio::awaitable<void> release();
@@ -200,6 +211,10 @@ class Session {
   // and by kill.
   asio::steady_timer lock_wait_timer_;
   bool lock_woken_ = false;
+  // Read-ahead message starts by entry id; each is dropped once sent. Filled only
+  // after emptying, from one read-ahead: at most kReadAheadEntries entries and
+  // kReadAheadBytes of first chunks (read_ahead()), so that bounds its memory.
+  std::map<std::uint64_t, store::MessageStart> starts_;
   char buf_[16384];
 };
 
@@ -319,6 +334,7 @@ asio::awaitable<void> Session::run() {
   } catch (const std::system_error& e) {
     end_reason_ = e.what();
   }
+  starts_.clear();
   // A session that ends without QUIT removes nothing (RFC 1939 6); it only gives
   // the lease back.
   co_await release();
@@ -513,8 +529,7 @@ asio::awaitable<Session::LockWait> Session::wait_for_lease(Clock::time_point dea
 // RFC 1939 7 (RETR, TOP): the Return-Path line and the stored body, byte-stuffed,
 // chunk by chunk: memory stays bounded by one chunk and the output buffer.
 asio::awaitable<Session::Sent> Session::retrieve(const Action& a) {
-  StartJob job{user_id_, a.message_id};
-  auto r = co_await store::async_run(ctx_.pool, std::move(job), asio::use_awaitable);
+  auto r = co_await message_start(a);
   if (!r || !r->found) {
     log::Event e = event(log::Level::warn, "pop3.retrieve_failed");
     e.kv("user", user_).kv("entry", a.message_id);
@@ -558,8 +573,49 @@ asio::awaitable<Session::Sent> Session::retrieve(const Action& a) {
   co_return Sent::ok;
 }
 
+// The start of the message of a retrieve action: from the read-ahead, else read in
+// one round trip with the starts of the live messages that follow it. Bodies never
+// change and the lease keeps the maildrop ours, so a cached start stays true; an
+// entry gone from the database is not cached and is reported when it is asked for.
+asio::awaitable<store::DbResult<store::MessageStart>> Session::message_start(const Action& a) {
+  if (auto it = starts_.find(a.message_id); it != starts_.end()) {
+    store::MessageStart s = std::move(it->second);
+    starts_.erase(it);
+    co_return s;
+  }
+  // A miss: the client left the order the read-ahead guessed, and what is cached may
+  // never be asked for; drop it, so the cache holds one read-ahead at most.
+  starts_.clear();
+  std::vector<std::uint64_t> ids = read_ahead(a.message);
+  StartsJob job{user_id_, ids};
+  auto r = co_await store::async_run(ctx_.pool, std::move(job), asio::use_awaitable);
+  if (!r) co_return unexpected(std::move(r.error()));
+  for (std::size_t i = 1; i < ids.size(); ++i)
+    if ((*r)[i].found) starts_.emplace(ids[i], std::move((*r)[i]));
+  co_return std::move(r->front());
+}
+
+// The entries read with message `index`: it, then the next ones of the snapshot not
+// marked deleted, while they fit in kReadAheadEntries and kReadAheadBytes.
+std::vector<std::uint64_t> Session::read_ahead(std::size_t index) const {
+  const auto& snap = proto_.snapshot();
+  // A first chunk is at most one chunk and at most the size (which also counts the
+  // Return-Path line), so this bounds what a read-ahead brings.
+  auto first_chunk = [](const MaildropEntry& m) { return std::min<std::uint64_t>(m.size, store::kChunkBytes); };
+  std::vector<std::uint64_t> ids{snap[index].id};
+  std::uint64_t bytes = first_chunk(snap[index]);
+  for (std::size_t i = index + 1; i < snap.size() && ids.size() < kReadAheadEntries; ++i) {
+    if (proto_.marked_deleted(i)) continue;
+    bytes += first_chunk(snap[i]);
+    if (bytes > kReadAheadBytes) break;
+    ids.push_back(snap[i].id);
+  }
+  return ids;
+}
+
 // RFC 1939 6: the UPDATE state, entered only through QUIT.
 asio::awaitable<Action> Session::update(std::vector<std::uint64_t> ids) {
+  starts_.clear();
   if (lease_ != Lease::held) {
     event(log::Level::warn, "pop3.update_refused").kv("user", user_).kv("reason", "mailbox lock lost");
     co_return proto_.on_update_done(ids.empty());
