@@ -109,6 +109,84 @@ TEST_CASE("retrieval reads a multi-chunk body in order and only the user's own e
   CHECK_THROWS_AS(read_message_chunk(d.c, s.message_id, 99), DbError);
 }
 
+TEST_CASE("batched message starts: order kept, chunks byte-exact, a gone entry not found", "[db]") {
+  Drop d;
+  auto alice = d.user("alice"), bob = d.user("bob");
+  // Every byte value, so a conversion anywhere would show.
+  std::string binary = "Subject: bytes\r\n\r\n";
+  for (int i = 0; i < 256; ++i) binary += char(i);
+  binary += "\r\n";
+  std::string big = "Subject: big\r\n\r\n";
+  while (big.size() < 2 * kChunkBytes + 777) big += "0123456789abcdefghijklmnopqrstuvwxyz\r\n";
+  std::string exact(kChunkBytes, 'x');  // exactly one full chunk
+  std::vector<std::string> bodies = {"Subject: a\r\n\r\n1\r\n", big, "", binary, exact, ".dot\r\n..two\r\n"};
+  for (const auto& b : bodies) d.deliver_to({alice}, b);
+  d.deliver_to({bob}, "Subject: bob's\r\n\r\nnot alice's\r\n");
+  auto m = open_maildrop(d.c, alice, "o", 600);
+  REQUIRE(m.messages.size() == bodies.size());
+  auto mb = open_maildrop(d.c, bob, "b", 600);
+  REQUIRE(mb.messages.size() == 1);
+
+  auto check = [&](const MessageStart& s, std::size_t i) {
+    INFO("body " << i);
+    REQUIRE(s.found);
+    CHECK(s.envelope_from == "sender@example.net");
+    CHECK(s.chunk_count == std::max<std::size_t>(1, (bodies[i].size() + kChunkBytes - 1) / kChunkBytes));
+    CHECK(s.first_chunk == bodies[i].substr(0, kChunkBytes));
+    std::string whole = s.first_chunk;
+    for (std::uint32_t seq = 1; seq < s.chunk_count; ++seq) whole += read_message_chunk(d.c, s.message_id, seq);
+    CHECK(whole == bodies[i]);
+  };
+
+  // Out of arrival order, with an entry that is gone and one of another user.
+  const std::uint64_t gone = m.messages.back().entry_id + 1000;
+  std::vector<std::uint64_t> ids{m.messages[3].entry_id, m.messages[1].entry_id, gone,          m.messages[0].entry_id,
+                                 mb.messages[0].entry_id, m.messages[5].entry_id, m.messages[2].entry_id,
+                                 m.messages[4].entry_id};
+  auto starts = read_message_starts(d.c, alice, ids);
+  REQUIRE(starts.size() == ids.size());
+  check(starts[0], 3);
+  check(starts[1], 1);
+  CHECK_FALSE(starts[2].found);
+  CHECK(starts[2].first_chunk.empty());
+  check(starts[3], 0);
+  CHECK_FALSE(starts[4].found);  // bob's entry is not alice's to read
+  check(starts[5], 5);
+  check(starts[6], 2);  // the empty body: one empty chunk
+  CHECK(starts[6].first_chunk.empty());
+  check(starts[7], 4);
+
+  // One id alone (the padded places repeat it), an id asked for twice, none at all.
+  auto one = read_message_starts(d.c, alice, {m.messages[5].entry_id});
+  REQUIRE(one.size() == 1);
+  check(one[0], 5);
+  CHECK(read_message_start(d.c, alice, m.messages[0].entry_id).first_chunk == bodies[0]);
+  auto twice = read_message_starts(d.c, alice, {m.messages[0].entry_id, m.messages[3].entry_id, m.messages[0].entry_id});
+  REQUIRE(twice.size() == 3);
+  check(twice[0], 0);
+  check(twice[1], 3);
+  check(twice[2], 0);
+  CHECK(read_message_starts(d.c, alice, {}).empty());
+}
+
+TEST_CASE("batched message starts: more ids than one statement takes", "[db]") {
+  Drop d;
+  auto alice = d.user("alice");
+  const std::size_t n = kMessageStartsPerQuery * 2 + 5;
+  for (std::size_t i = 0; i < n; ++i) d.deliver_to({alice}, "Subject: m" + std::to_string(i) + "\r\n\r\nbody\r\n");
+  auto m = open_maildrop(d.c, alice, "o", 600);
+  REQUIRE(m.messages.size() == n);
+  std::vector<std::uint64_t> ids;
+  for (std::size_t i = n; i-- > 0;) ids.push_back(m.messages[i].entry_id);  // newest first
+  auto starts = read_message_starts(d.c, alice, ids);
+  REQUIRE(starts.size() == n);
+  for (std::size_t k = 0; k < n; ++k) {
+    INFO("position " << k);
+    REQUIRE(starts[k].found);
+    CHECK(starts[k].first_chunk == "Subject: m" + std::to_string(n - 1 - k) + "\r\n\r\nbody\r\n");
+  }
+}
+
 TEST_CASE("QUIT deletions: entries go, bodies go with their last reference, lease released", "[db]") {
   Drop d;
   auto alice = d.user("alice"), bob = d.user("bob");

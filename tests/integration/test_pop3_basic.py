@@ -41,7 +41,9 @@ class Pop3Commands(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.d = fx.Daemon()
+        # A held maildrop answers [IN-USE] at once here; waiting for it is
+        # test_pop3_lock_wait's subject.
+        cls.d = fx.Daemon(overrides={"pop3.lock_wait_seconds": 0})
         cls.d.start()
 
     @classmethod

@@ -14,11 +14,14 @@ import shicks_fixture as fx  # noqa: E402
 
 TIMEOUT = 15
 LEASE = 10
+# These tests watch the lease itself: a login answers [IN-USE] at once instead of
+# waiting for it (test_pop3_lock_wait).
+NO_WAIT = {"pop3.lock_wait_seconds": 0}
 
 
 class Pop3Lease(unittest.TestCase):
     def first_daemon(self):
-        d = fx.Daemon(self)
+        d = fx.Daemon(self, overrides=NO_WAIT)
         d.start()
         d.add_user("alice", password="alice-pw", addresses=["alice@ex.test"])
         d.set_setting("pop3.lease_seconds", LEASE)
@@ -34,7 +37,7 @@ class Pop3Lease(unittest.TestCase):
 
     def test_two_daemons_exclude_each_other_and_renew(self):
         d1 = self.first_daemon()
-        d2 = fx.Daemon(self, create_db=False, overrides={"database.name": d1.db_name})
+        d2 = fx.Daemon(self, create_db=False, overrides={"database.name": d1.db_name, **NO_WAIT})
         d2.db_name = d1.db_name
         d2.start()
         p1, r = self.login(d1)

@@ -83,6 +83,9 @@ struct Pop3Config {
   std::uint64_t max_line_bytes = 2048;  // commands and SASL responses (RFC 2449 wants 255)
   unsigned max_errors = 10;             // -ERR replies before the connection is closed
   unsigned max_connections_per_ip = 20;
+  // A login that finds the maildrop locked by another session waits this long for
+  // it before answering -ERR [IN-USE]; 0 (the default) answers at once.
+  unsigned lock_wait_seconds = 0;
 };
 
 struct TlsConfig {

@@ -174,6 +174,7 @@ std::map<std::string, std::vector<KeyDef>> schema(Config& c) {
       {"max_line_bytes", uint_into(c.pop3.max_line_bytes, 256, 1u << 20)},
       {"max_errors", uint_into(c.pop3.max_errors, 1, 1000)},
       {"max_connections_per_ip", uint_into(c.pop3.max_connections_per_ip, 1, 100000)},
+      {"lock_wait_seconds", uint_into(c.pop3.lock_wait_seconds, 0, 300)},
   };
   s["tls"] = {
       {"cert_file", path_into(c.tls.cert_file)},
@@ -393,6 +394,7 @@ std::map<std::string, std::string> flatten(const Config& c) {
   m["pop3.max_line_bytes"] = std::to_string(c.pop3.max_line_bytes);
   m["pop3.max_errors"] = std::to_string(c.pop3.max_errors);
   m["pop3.max_connections_per_ip"] = std::to_string(c.pop3.max_connections_per_ip);
+  m["pop3.lock_wait_seconds"] = std::to_string(c.pop3.lock_wait_seconds);
   m["tls.cert_file"] = c.tls.cert_file.string();
   m["tls.key_file"] = c.tls.key_file.string();
   m["spam.default_keywords_file"] = c.spam.default_keywords_file.string();

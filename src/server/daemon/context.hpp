@@ -12,6 +12,7 @@
 #include "server/auth/throttle.hpp"
 #include "server/config/config.hpp"
 #include "server/daemon/address_cache.hpp"
+#include "server/daemon/maildrop_waiters.hpp"
 #include "server/daemon/settings_cache.hpp"
 #include "server/daemon/spam_cache.hpp"
 #include "server/daemon/stats.hpp"
@@ -55,6 +56,7 @@ struct ServerContext {
   ConnectionLimiter& limiter;       // SMTP
   ConnectionLimiter& pop3_limiter;  // POP3
   net::SessionRegistry& sessions;
+  MaildropWaiters& maildrop_waiters;  // POP3 logins waiting for a maildrop in use
   asio::ssl::context* tls;  // null: no certificate, no TLS
   SpamCache& spam;
   store::DeliveryBatcher& deliveries;  // end of DATA: group commit of accepted messages

@@ -143,8 +143,8 @@ class Runtime {
       spam = std::make_unique<SpamCache>(*pool);
       addresses = std::make_unique<AddressCache>(*pool);
       ctx = std::make_unique<ServerContext>(ServerContext{io, cfg_, stats_, *pool, *settings, throttle_, limiter_,
-                                                          pop3_limiter_, sessions_, tls.get(), *spam, *deliveries,
-                                                          *addresses, {}});
+                                                          pop3_limiter_, sessions_, maildrop_waiters_, tls.get(), *spam,
+                                                          *deliveries, *addresses, {}});
       runner = std::make_unique<relay::QueueRunner>(*ctx);
       ctx->wake_relay = [r = runner.get()] { r->wake(); };
       listeners = std::make_unique<Listeners>(*ctx);
@@ -307,6 +307,7 @@ class Runtime {
   ConnectionLimiter limiter_{cfg_.smtp.max_connections_per_ip};
   ConnectionLimiter pop3_limiter_{cfg_.pop3.max_connections_per_ip};
   net::SessionRegistry sessions_;
+  MaildropWaiters maildrop_waiters_;
   relay::QueueRunner* relay_ = nullptr;  // set while the runner runs
   AddressCache* addresses_ = nullptr;  // stopped with the other refreshers
   std::thread watchdog_;

@@ -4,9 +4,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <optional>
 #include <random>
 
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ssl/error.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <fmt/core.h>
 
@@ -19,11 +24,13 @@
 #include "server/pop3/protocol.hpp"
 #include "server/smtp/line_reader.hpp"
 #include "server/smtp/trace.hpp"
+#include "server/store/mail_store.hpp"
 #include "server/store/pop3_store.hpp"
 
 namespace shicks::pop3 {
 using asio::ip::tcp;
 using namespace std::chrono_literals;
+using namespace asio::experimental::awaitable_operators;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -32,6 +39,20 @@ namespace {
 // pipelined burst of small RETRs goes out in few writes and a large message is
 // streamed in bounded pieces.
 constexpr std::size_t kFlushBytes = 256 * 1024;
+
+// A login waiting for a maildrop in use (pop3.lock_wait_seconds) tries the database
+// again this often, so a lease given back by another shicksd on the same database, or
+// one that expired, is seen soon; a session of this daemon wakes it at once.
+constexpr auto kLockRetry = 250ms;
+// While it waits, client input is read (that is how a disconnect is noticed) and
+// kept for later, up to about this much; beyond that it stays in the socket.
+constexpr std::size_t kLockWaitInputBytes = 64 * 1024;
+
+// RETR/TOP read-ahead: a message start that is not cached is read in one round trip
+// with those of the next live messages of the snapshot, at most this many entries
+// whose first chunks total at most kReadAheadBytes (the one asked for always comes).
+constexpr std::size_t kReadAheadEntries = store::kMessageStartsPerQuery;
+constexpr std::uint64_t kReadAheadBytes = 512 * 1024;
 
 // Unique per session and recognisable in the lease table: host, process, session.
 std::string lease_owner(const std::string& hostname, const std::string& sid) {
@@ -64,10 +85,11 @@ struct ReleaseJob {
   }
 };
 
-struct StartJob {
-  std::uint64_t user_id, entry_id;
-  store::MessageStart operator()(store::Connection& c) const {
-    return store::read_message_start(c, user_id, entry_id);
+struct StartsJob {
+  std::uint64_t user_id;
+  std::vector<std::uint64_t> entry_ids;
+  std::vector<store::MessageStart> operator()(store::Connection& c) const {
+    return store::read_message_starts(c, user_id, entry_ids);
   }
 };
 
@@ -95,13 +117,15 @@ class Session {
         implicit_tls_(implicit_tls),
         stream_(std::move(sock), tls_ctx),
         reader_(std::size_t(ctx.cfg.pop3.max_line_bytes)),
-        proto_(make_policy()) {}
+        proto_(make_policy()),
+        lock_wait_timer_(stream_.socket().get_executor()) {}
 
   asio::awaitable<void> run();
   void request_shutdown() {
     shutting_down_ = true;
     std::error_code ec;
     stream_.socket().cancel(ec);
+    lock_wait_timer_.cancel();
   }
   // `session.kill`: the connection ends at once, without a reply (and without UPDATE).
   void kill() {
@@ -109,6 +133,7 @@ class Session {
     std::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.socket().cancel(ec);
+    lock_wait_timer_.cancel();
   }
   std::shared_ptr<net::SessionInfo> publish() {
     info_ = std::make_shared<net::SessionInfo>(sid_, implicit_tls_ ? "pop3s" : "pop3", peer_);
@@ -151,8 +176,13 @@ class Session {
   asio::awaitable<bool> perform(Action a);  // false: close the session
   asio::awaitable<Action> authenticate(const auth::Credentials& c);
   asio::awaitable<Action> load_maildrop();
+  asio::awaitable<store::DbResult<store::Maildrop>> open_maildrop();
+  enum class LockWait { retry, shutdown, gone };
+  asio::awaitable<LockWait> wait_for_lease(Clock::time_point deadline);
   enum class Sent { ok, unreadable, broken };
   asio::awaitable<Sent> retrieve(const Action& a);
+  asio::awaitable<store::DbResult<store::MessageStart>> message_start(const Action& a);
+  std::vector<std::uint64_t> read_ahead(std::size_t index) const;
   asio::awaitable<Action> update(std::vector<std::uint64_t> ids);
   asio::awaitable<void> renew_if_due();
   asio::awaitable<void> release();
@@ -176,6 +206,15 @@ class Session {
   enum class Lease { none, held, uncertain } lease_ = Lease::none;
   unsigned lease_seconds_ = 600;
   Clock::time_point renew_at_{};
+  // Waiting for the lease at login: the timer of one retry interval, cancelled (on
+  // this strand) by a session of this daemon that gives the lease back, by shutdown
+  // and by kill.
+  asio::steady_timer lock_wait_timer_;
+  bool lock_woken_ = false;
+  // Read-ahead message starts by entry id; each is dropped once sent. Filled only
+  // after emptying, from one read-ahead: at most kReadAheadEntries entries and
+  // kReadAheadBytes of first chunks (read_ahead()), so that bounds its memory.
+  std::map<std::uint64_t, store::MessageStart> starts_;
   char buf_[16384];
 };
 
@@ -240,6 +279,8 @@ asio::awaitable<void> Session::release() {
   auto r = co_await store::async_run(ctx_.pool, std::move(job), asio::use_awaitable);
   if (!r)  // it expires by itself
     event(log::Level::warn, "pop3.lease_release_failed").kv("user", user_).kv("error", r.error().message);
+  else
+    ctx_.maildrop_waiters.released(user_id_);
   lease_ = Lease::none;
 }
 
@@ -293,6 +334,7 @@ asio::awaitable<void> Session::run() {
   } catch (const std::system_error& e) {
     end_reason_ = e.what();
   }
+  starts_.clear();
   // A session that ends without QUIT removes nothing (RFC 1939 6); it only gives
   // the lease back.
   co_await release();
@@ -374,8 +416,44 @@ asio::awaitable<Action> Session::authenticate(const auth::Credentials& creds) {
 asio::awaitable<Action> Session::load_maildrop() {
   lease_seconds_ = std::max(10u, ctx_.settings.number("pop3.lease_seconds"));
   owner_ = lease_owner(ctx_.cfg.server.hostname, sid_);
-  OpenJob job{user_id_, owner_, lease_seconds_};
-  auto r = co_await store::async_run(ctx_.pool, std::move(job), asio::use_awaitable);
+  // RFC 1939 8 asks for exclusive access; instead of answering [IN-USE] at once, the
+  // login waits up to pop3.lock_wait_seconds for the session holding the lease to
+  // end (as Dovecot waits for its lock). Registered before the first attempt, so a
+  // release between that attempt and the wait is not missed.
+  const auto started = Clock::now();
+  const auto deadline = started + std::chrono::seconds(ctx_.cfg.pop3.lock_wait_seconds);
+  std::optional<daemon::MaildropWaiters::Registration> waiter;
+  if (deadline > started) {
+    auto wake = [this] {
+      lock_woken_ = true;
+      lock_wait_timer_.cancel();
+    };
+    waiter.emplace(ctx_.maildrop_waiters, user_id_, stream_.socket().get_executor(), std::move(wake));
+  }
+  auto r = co_await open_maildrop();
+  bool waited = false;
+  while (r && r->in_use && Clock::now() < deadline) {
+    if (!waited) {
+      waited = true;
+      event(log::Level::debug, "pop3.lock_wait").kv("user", user_).kv("seconds", ctx_.cfg.pop3.lock_wait_seconds);
+      info_->set_state("lock-wait");
+      co_await flush();  // the replies before PASS must not wait with it
+    }
+    LockWait w = co_await wait_for_lease(deadline);
+    if (w != LockWait::retry) {
+      // Nothing is said to a client that left or was killed; at shutdown the client
+      // gets what every other session gets.
+      Action end;
+      end.kind = Action::close;
+      if (w == LockWait::shutdown) {
+        end.reply = proto_.shutdown_reply();
+        end_reason_ = "shutdown";
+      }
+      co_return end;
+    }
+    r = co_await open_maildrop();
+  }
+  const auto waited_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
   Protocol::MaildropLoad load;
   if (!r) {
     load.kind = Protocol::MaildropLoad::temp_failure;
@@ -384,7 +462,7 @@ asio::awaitable<Action> Session::load_maildrop() {
     event(log::Level::warn, "pop3.maildrop_failed").kv("user", user_).kv("error", r.error().message);
   } else if (r->in_use) {
     load.kind = Protocol::MaildropLoad::in_use;
-    event(log::Level::info, "pop3.in_use").kv("user", user_);
+    event(log::Level::info, "pop3.in_use").kv("user", user_).kv("waited_ms", waited_ms);
   } else {
     load.kind = Protocol::MaildropLoad::ok;
     std::uint64_t octets = 0;
@@ -397,17 +475,61 @@ asio::awaitable<Action> Session::load_maildrop() {
     renew_at_ = Clock::now() + std::chrono::seconds(std::max(1u, lease_seconds_ / 3));
     ctx_.stats.pop3_logins++;
     std::string count = std::to_string(load.messages.size());
-    event(log::Level::info, "pop3.login").kv("user", user_).kv("messages", count).kv("octets", octets);
+    log::Event e = event(log::Level::info, "pop3.login");
+    e.kv("user", user_).kv("messages", count).kv("octets", octets);
+    if (waited) e.kv("waited_ms", waited_ms);
     ctx_.stats.emit("pop3.login", {{"user", user_}, {"peer", peer_ip_}, {"messages", count}});
   }
   co_return proto_.on_maildrop_loaded(std::move(load));
 }
 
+// One attempt to take the lease and list the maildrop.
+asio::awaitable<store::DbResult<store::Maildrop>> Session::open_maildrop() {
+  lock_woken_ = false;  // a release from now on calls for another attempt
+  OpenJob job{user_id_, owner_, lease_seconds_};
+  auto r = co_await store::async_run(ctx_.pool, std::move(job), asio::use_awaitable);
+  co_return r;
+}
+
+// Waits until the next attempt at the lease is due: one kLockRetry has passed (or
+// the deadline has come), or a session of this daemon gave a lease of this user
+// back. Meanwhile client input is read and kept for later, so a client that goes
+// away ends the wait; the autologout timer does not run.
+asio::awaitable<Session::LockWait> Session::wait_for_lease(Clock::time_point deadline) {
+  lock_wait_timer_.expires_at(std::min(Clock::now() + kLockRetry, deadline));
+  for (;;) {
+    if (shutting_down_) co_return LockWait::shutdown;
+    if (killed_) co_return LockWait::gone;
+    if (lock_woken_ || Clock::now() >= lock_wait_timer_.expiry()) co_return LockWait::retry;
+    if (reader_.buffered() >= kLockWaitInputBytes) {
+      co_await lock_wait_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    auto tick = lock_wait_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    auto input = stream_.socket().async_wait(tcp::socket::wait_read, asio::experimental::as_tuple(asio::use_awaitable));
+    auto race = std::move(tick) || std::move(input);
+    auto res = co_await std::move(race);
+    if (res.index() == 0 || shutting_down_ || killed_) continue;
+    auto [wait_ec] = std::get<1>(res);
+    if (wait_ec == asio::error::operation_aborted) continue;
+    // Readable: input, the end of the connection, or an error; read_some tells which.
+    auto limit = std::chrono::duration_cast<std::chrono::milliseconds>(lock_wait_timer_.expiry() - Clock::now());
+    std::error_code ec;
+    std::size_t n = co_await stream_.read_some(buf_, sizeof buf_, std::max(limit, std::chrono::milliseconds(1)), ec);
+    if (ec == asio::error::timed_out || shutting_down_ || killed_) continue;
+    if (ec) {
+      end_reason_ = (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) ? "client-closed"
+                                                                                         : ec.message();
+      co_return LockWait::gone;
+    }
+    reader_.feed(std::string_view(buf_, n));
+  }
+}
+
 // RFC 1939 7 (RETR, TOP): the Return-Path line and the stored body, byte-stuffed,
 // chunk by chunk: memory stays bounded by one chunk and the output buffer.
 asio::awaitable<Session::Sent> Session::retrieve(const Action& a) {
-  StartJob job{user_id_, a.message_id};
-  auto r = co_await store::async_run(ctx_.pool, std::move(job), asio::use_awaitable);
+  auto r = co_await message_start(a);
   if (!r || !r->found) {
     log::Event e = event(log::Level::warn, "pop3.retrieve_failed");
     e.kv("user", user_).kv("entry", a.message_id);
@@ -451,8 +573,49 @@ asio::awaitable<Session::Sent> Session::retrieve(const Action& a) {
   co_return Sent::ok;
 }
 
+// The start of the message of a retrieve action: from the read-ahead, else read in
+// one round trip with the starts of the live messages that follow it. Bodies never
+// change and the lease keeps the maildrop ours, so a cached start stays true; an
+// entry gone from the database is not cached and is reported when it is asked for.
+asio::awaitable<store::DbResult<store::MessageStart>> Session::message_start(const Action& a) {
+  if (auto it = starts_.find(a.message_id); it != starts_.end()) {
+    store::MessageStart s = std::move(it->second);
+    starts_.erase(it);
+    co_return s;
+  }
+  // A miss: the client left the order the read-ahead guessed, and what is cached may
+  // never be asked for; drop it, so the cache holds one read-ahead at most.
+  starts_.clear();
+  std::vector<std::uint64_t> ids = read_ahead(a.message);
+  StartsJob job{user_id_, ids};
+  auto r = co_await store::async_run(ctx_.pool, std::move(job), asio::use_awaitable);
+  if (!r) co_return unexpected(std::move(r.error()));
+  for (std::size_t i = 1; i < ids.size(); ++i)
+    if ((*r)[i].found) starts_.emplace(ids[i], std::move((*r)[i]));
+  co_return std::move(r->front());
+}
+
+// The entries read with message `index`: it, then the next ones of the snapshot not
+// marked deleted, while they fit in kReadAheadEntries and kReadAheadBytes.
+std::vector<std::uint64_t> Session::read_ahead(std::size_t index) const {
+  const auto& snap = proto_.snapshot();
+  // A first chunk is at most one chunk and at most the size (which also counts the
+  // Return-Path line), so this bounds what a read-ahead brings.
+  auto first_chunk = [](const MaildropEntry& m) { return std::min<std::uint64_t>(m.size, store::kChunkBytes); };
+  std::vector<std::uint64_t> ids{snap[index].id};
+  std::uint64_t bytes = first_chunk(snap[index]);
+  for (std::size_t i = index + 1; i < snap.size() && ids.size() < kReadAheadEntries; ++i) {
+    if (proto_.marked_deleted(i)) continue;
+    bytes += first_chunk(snap[i]);
+    if (bytes > kReadAheadBytes) break;
+    ids.push_back(snap[i].id);
+  }
+  return ids;
+}
+
 // RFC 1939 6: the UPDATE state, entered only through QUIT.
 asio::awaitable<Action> Session::update(std::vector<std::uint64_t> ids) {
+  starts_.clear();
   if (lease_ != Lease::held) {
     event(log::Level::warn, "pop3.update_refused").kv("user", user_).kv("reason", "mailbox lock lost");
     co_return proto_.on_update_done(ids.empty());
@@ -471,6 +634,7 @@ asio::awaitable<Action> Session::update(std::vector<std::uint64_t> ids) {
     co_return proto_.on_update_done(marked == 0);
   }
   lease_ = Lease::none;  // released in the same transaction
+  ctx_.maildrop_waiters.released(user_id_);
   ctx_.stats.pop3_deletions += r->entries_deleted;
   event(log::Level::info, "pop3.update")
       .kv("user", user_)

@@ -31,15 +31,38 @@ void release_lease(Connection& c, std::uint64_t user_id, const std::string& owne
 }
 
 MessageStart read_message_start(Connection& c, std::uint64_t user_id, std::uint64_t entry_id) {
-  MessageStart s;
-  auto row = c.query_one(sql::kMessageFirstChunk, {entry_id, user_id});
-  if (!row) return s;
-  s.found = true;
-  s.message_id = row->u64(0);
-  s.envelope_from = row->take(1);
-  s.chunk_count = std::uint32_t(row->u64(2));
-  s.first_chunk = row->take(3);
-  return s;
+  return std::move(read_message_starts(c, user_id, {entry_id}).front());
+}
+
+std::vector<MessageStart> read_message_starts(Connection& c, std::uint64_t user_id,
+                                              const std::vector<std::uint64_t>& entry_ids) {
+  static_assert(kMessageStartsPerQuery == sql::kMessageStartsIds);
+  std::vector<MessageStart> out(entry_ids.size());
+  std::vector<Param> params;
+  for (std::size_t from = 0; from < entry_ids.size(); from += kMessageStartsPerQuery) {
+    const std::size_t to = std::min(entry_ids.size(), from + kMessageStartsPerQuery);
+    params.clear();
+    params.emplace_back(user_id);
+    for (std::size_t i = 0; i < kMessageStartsPerQuery; ++i)
+      params.emplace_back(entry_ids[std::min(from + i, to - 1)]);  // the last id fills the unused places
+    const auto first = entry_ids.begin() + std::ptrdiff_t(from), last = entry_ids.begin() + std::ptrdiff_t(to);
+    for (auto& row : c.query(sql::kMessageStarts, params)) {
+      // Rows come in no particular order.
+      auto at = std::find(first, last, row.u64(0));
+      if (at == last) continue;
+      MessageStart& s = out[std::size_t(at - entry_ids.begin())];
+      s.found = true;
+      s.message_id = row.u64(1);
+      s.envelope_from = row.take(2);
+      s.chunk_count = std::uint32_t(row.u64(3));
+      s.first_chunk = row.take(4);
+    }
+    for (auto it = first; it != last; ++it) {  // an id asked for twice gets a copy
+      auto at = std::find(first, it, *it);
+      if (at != it) out[std::size_t(it - entry_ids.begin())] = out[std::size_t(at - entry_ids.begin())];
+    }
+  }
+  return out;
 }
 
 std::string read_message_chunk(Connection& c, std::uint64_t message_id, std::uint32_t seq) {

@@ -47,6 +47,13 @@ struct MessageStart {
 };
 MessageStart read_message_start(Connection& c, std::uint64_t user_id, std::uint64_t entry_id);
 
+// The starts of several entries of `user_id`, one per id in the order given (found =
+// false for an entry that is gone). Up to kMessageStartsPerQuery ids take one
+// statement; more take one per that many.
+inline constexpr std::size_t kMessageStartsPerQuery = 32;
+std::vector<MessageStart> read_message_starts(Connection& c, std::uint64_t user_id,
+                                              const std::vector<std::uint64_t>& entry_ids);
+
 // Chunk `seq` (1..chunk_count-1) of a body. Throws DbError when it is missing.
 std::string read_message_chunk(Connection& c, std::uint64_t message_id, std::uint32_t seq);
 

@@ -57,11 +57,16 @@ inline constexpr Sql kLeaseRelease{"DELETE FROM mailbox_leases WHERE user_id = ?
 // The maildrop: sizes and UIDLs only; no blob is read (design.md 3).
 inline constexpr Sql kMaildropList{
     "SELECT id, size, uidl FROM mailbox_entries WHERE user_id = ? ORDER BY id"};
-// A message to retrieve, with its first chunk (most messages have only that one).
-inline constexpr Sql kMessageFirstChunk{
-    "SELECT m.id, m.envelope_from, m.chunk_count, c.data FROM mailbox_entries e "
+// Messages to retrieve, each with its first chunk (most messages have only that one):
+// up to 32 entries in one round trip (RETR read-ahead). The IN list has a fixed
+// length so one prepared statement serves every count: unused places repeat an id.
+#define SHICKS_Q8 "?, ?, ?, ?, ?, ?, ?, ?"
+inline constexpr unsigned kMessageStartsIds = 32;
+inline constexpr Sql kMessageStarts{
+    "SELECT e.id, m.id, m.envelope_from, m.chunk_count, c.data FROM mailbox_entries e "
     "JOIN messages m ON m.id = e.message_id JOIN message_chunks c ON c.message_id = m.id AND c.seq = 0 "
-    "WHERE e.id = ? AND e.user_id = ?"};
+    "WHERE e.user_id = ? AND e.id IN (" SHICKS_Q8 ", " SHICKS_Q8 ", " SHICKS_Q8 ", " SHICKS_Q8 ")"};
+#undef SHICKS_Q8
 inline constexpr Sql kMessageChunk{"SELECT data FROM message_chunks WHERE message_id = ? AND seq = ?"};
 inline constexpr Sql kEntryMessage{"SELECT message_id FROM mailbox_entries WHERE id = ? AND user_id = ?"};
 inline constexpr Sql kDeleteEntry{"DELETE FROM mailbox_entries WHERE id = ? AND user_id = ?"};

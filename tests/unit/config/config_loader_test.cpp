@@ -145,3 +145,22 @@ TEST_CASE("flatten lists every key, hiding the database password") {
   CHECK(m.at("smtp.listen") == "0.0.0.0:25, [::]:25");
   for (const auto& [k, v] : m) CHECK(v.find("s3cret") == std::string::npos);
 }
+
+TEST_CASE("pop3.lock_wait_seconds: 0 by default, 0 to 300, a bad value named with its line") {
+  auto c = load_string("", "/x/s.toml");
+  REQUIRE(c);
+  CHECK(c->pop3.lock_wait_seconds == 0);
+  CHECK(config::flatten(*c).at("pop3.lock_wait_seconds") == "0");
+  auto some = load_string("[pop3]\nlock_wait_seconds = 10\n", "/x/s.toml");
+  REQUIRE(some);
+  CHECK(some->pop3.lock_wait_seconds == 10);
+  auto most = load_string("[pop3]\nlock_wait_seconds = 300\n", "/x/s.toml");
+  REQUIRE(most);
+  CHECK(most->pop3.lock_wait_seconds == 300);
+  CHECK(problems("[pop3]\n\nlock_wait_seconds = 301\n", "f.toml")
+            .find("f.toml:3: pop3.lock_wait_seconds must be between 0 and 300, not 301") != std::string::npos);
+  CHECK(problems("[pop3]\nlock_wait_seconds = -1\n", "f.toml")
+            .find("f.toml:2: pop3.lock_wait_seconds must be between 0 and 300, not -1") != std::string::npos);
+  CHECK(problems("[pop3]\nlock_wait_seconds = 2.5\n", "f.toml")
+            .find("f.toml:2: pop3.lock_wait_seconds must be an integer") != std::string::npos);
+}
