@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -27,6 +28,8 @@
 #include <vector>
 
 namespace {
+
+enum class Round { done, in_use, failed };
 
 struct Totals {
   std::atomic<std::uint64_t> sessions{0}, messages{0}, bytes{0}, retries{0}, errors{0};
@@ -133,37 +136,44 @@ int connect_to(const sockaddr_storage& addr, socklen_t len) {
 
 bool ok(const std::string& l) { return l.rfind("+OK", 0) == 0; }
 
-enum class Round { done, in_use, failed };
+// The first few failures are told on stderr: what was sent and what came back.
+std::atomic<int> told{0};
+Round failed(const std::string& what, const std::string& line) {
+  if (told++ < 5) std::fprintf(stderr, "pop3load: %s: %s\n", what.c_str(), line.c_str());
+  return Round::failed;
+}
+
 
 Round one_session(const sockaddr_storage& addr, socklen_t alen, const std::string& user, const std::string& password,
                   Totals& t) {
   int fd = connect_to(addr, alen);
-  if (fd < 0) return Round::failed;
+  if (fd < 0) return failed("connect", std::strerror(errno));
   Conn c(fd);
   std::string l;
-  if (!c.line(l) || !ok(l)) return Round::failed;
-  if (!c.send("USER " + user + "\r\n") || !c.line(l) || !ok(l)) return Round::failed;
-  if (!c.send("PASS " + password + "\r\n") || !c.line(l)) return Round::failed;
+  if (!c.line(l) || !ok(l)) return failed("greeting", l);
+  if (!c.send("USER " + user + "\r\n") || !c.line(l) || !ok(l)) return failed("USER " + user, l);
+  if (!c.send("PASS " + password + "\r\n") || !c.line(l)) return failed("PASS (" + user + ")", l);
   if (!ok(l)) {
     c.send("QUIT\r\n");
-    return l.find("IN-USE") != std::string::npos ? Round::in_use : Round::failed;
+    return l.find("IN-USE") != std::string::npos ? Round::in_use : failed("PASS (" + user + ")", l);
   }
-  if (!c.send("LIST\r\n") || !c.line(l) || !ok(l)) return Round::failed;
+  if (!c.send("LIST\r\n") || !c.line(l) || !ok(l)) return failed("LIST", l);
   std::vector<unsigned> numbers;
   for (;;) {
-    if (!c.line(l)) return Round::failed;
+    if (!c.line(l)) return failed("LIST listing", "connection closed");
     if (l == ".") break;
     numbers.push_back(unsigned(std::strtoul(l.c_str(), nullptr, 10)));
   }
   std::uint64_t messages = 0, bytes = 0;
   for (unsigned n : numbers) {
-    if (!c.send("RETR " + std::to_string(n) + "\r\n") || !c.line(l) || !ok(l)) return Round::failed;
+    if (!c.send("RETR " + std::to_string(n) + "\r\n") || !c.line(l) || !ok(l))
+      return failed("RETR " + std::to_string(n), l);
     long long got = c.multiline();
-    if (got < 0) return Round::failed;
+    if (got < 0) return failed("RETR " + std::to_string(n), "connection closed in the message");
     ++messages;
     bytes += std::uint64_t(got);
   }
-  if (!c.send("QUIT\r\n") || !c.line(l) || !ok(l)) return Round::failed;
+  if (!c.send("QUIT\r\n") || !c.line(l) || !ok(l)) return failed("QUIT", l);
   t.sessions += 1;
   t.messages += messages;
   t.bytes += bytes;

@@ -161,4 +161,20 @@ auto in_transaction(Connection& c, F&& f) -> decltype(f()) {
   }
 }
 
+// in_transaction, run again (up to `attempts` times in all) when the database chose
+// it as a deadlock victim or a lock wait timed out: InnoDB has then rolled it back
+// whole, so `f` starts over on a clean slate. For short transactions that may
+// meet others on the same index gaps (leases, deletions); `f` must have no effect
+// outside the transaction.
+template <class F>
+auto in_transaction_retrying(Connection& c, F&& f, int attempts = 5) -> decltype(f()) {
+  for (int i = 1;; ++i) {
+    try {
+      return in_transaction(c, f);
+    } catch (const DbError& e) {
+      if (!e.is_deadlock() || e.connection_lost || i >= attempts) throw;
+    }
+  }
+}
+
 }  // namespace shicks::store

@@ -8,7 +8,8 @@
 namespace shicks::store {
 
 Maildrop open_maildrop(Connection& c, std::uint64_t user_id, const std::string& owner, unsigned lease_seconds) {
-  return in_transaction(c, [&] {
+  // Concurrent logins of different users meet on the lease table's key gaps.
+  return in_transaction_retrying(c, [&] {
     Maildrop m;
     c.exec(sql::kLeaseDropExpired, {user_id});
     if (c.exec(sql::kLeaseTake, {user_id, owner, lease_seconds}) == 0) {
@@ -71,8 +72,9 @@ std::string read_message_chunk(Connection& c, std::uint64_t message_id, std::uin
   return row->take(0);
 }
 
-UpdateResult commit_deletions(Connection& c, std::uint64_t user_id, const std::string& owner,
-                              const std::vector<std::uint64_t>& entry_ids) {
+namespace {
+UpdateResult commit_deletions_once(Connection& c, std::uint64_t user_id, const std::string& owner,
+                                   const std::vector<std::uint64_t>& entry_ids) {
   UpdateResult r;
   c.begin();
   try {
@@ -99,6 +101,20 @@ UpdateResult commit_deletions(Connection& c, std::uint64_t user_id, const std::s
     throw;
   }
   return r;
+}
+}  // namespace
+
+UpdateResult commit_deletions(Connection& c, std::uint64_t user_id, const std::string& owner,
+                              const std::vector<std::uint64_t>& entry_ids) {
+  // A body shared with another maildrop or a queue row may be deleted by that side
+  // at the same moment: InnoDB then picks one transaction to roll back; it runs again.
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return commit_deletions_once(c, user_id, owner, entry_ids);
+    } catch (const DbError& e) {
+      if (!e.is_deadlock() || e.connection_lost || attempt >= 5) throw;
+    }
+  }
 }
 
 }  // namespace shicks::store

@@ -50,7 +50,8 @@ std::string read_chunk(Connection& c, std::uint64_t message_id, std::uint64_t se
 
 std::uint64_t remove(Connection& c, const std::string& owner, std::uint64_t message_id,
                      const std::vector<std::uint64_t>& ids) {
-  return in_transaction(c, [&] {
+  // May meet a POP3 QUIT removing the body's last mailbox entry (pop3_store.cpp).
+  return in_transaction_retrying(c, [&] {
     std::uint64_t n = 0;
     for (auto id : ids) n += c.exec(sql::kRelayDone, {id, owner});
     delete_body_if_unreferenced(c, message_id);
