@@ -2,6 +2,7 @@
 // reconnects, the worker pool, migrations, default settings.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <thread>
@@ -333,4 +334,62 @@ TEST_CASE("non-durable servers are refused unless allowed", "[db][serial]") {
   CHECK_NOTHROW(check_durability(admin, true));
   admin.exec_text("SET GLOBAL innodb_flush_log_at_trx_commit = 1");
   CHECK(refused);
+}
+
+TEST_CASE("a deadlock victim runs again on a clean slate, other errors do not", "[db]") {
+  ScratchDatabase db;
+  Connection c(db.options());
+  c.exec_text(kCreateT.text);
+  int runs = 0;
+  auto value = in_transaction_retrying(c, [&] {
+    c.exec(kInsertT, {runs, 0, "try", nullptr});
+    if (++runs < 3) throw DbError(1213, false, "Deadlock found when trying to get lock");
+    return runs;
+  });
+  CHECK(value == 3);
+  CHECK(c.query_one(kCountT)->u64(0) == 1);  // the two rolled-back attempts left nothing
+
+  runs = 0;
+  CHECK_THROWS_AS(in_transaction_retrying(c, [&] {
+                    ++runs;
+                    throw DbError(1213, false, "deadlock");
+                  }),
+                  DbError);
+  CHECK(runs == 5);
+  runs = 0;
+  CHECK_THROWS_AS(in_transaction_retrying(c, [&] {
+                    ++runs;
+                    throw DbError(1062, false, "duplicate");
+                  }),
+                  DbError);
+  CHECK(runs == 1);
+}
+
+TEST_CASE("a real deadlock: the victim's transaction is run again and commits", "[db]") {
+  ScratchDatabase db;
+  Connection a(db.options()), b(db.options());
+  a.exec_text(kCreateT.text);
+  for (int i = 0; i < 12; ++i) a.exec(kInsertT, {i, 0, "row", nullptr});
+  constexpr Sql kSet{"UPDATE t SET u = ? WHERE id = ?"};
+  // A changes many rows first, so InnoDB picks B (fewer changes) as the victim.
+  a.begin();
+  for (int id = 3; id <= 12; ++id) a.exec(kSet, {1u, id});
+  a.exec(kSet, {1u, 1});
+  std::atomic<int> runs{0};
+  auto other = std::async(std::launch::async, [&] {
+    return in_transaction_retrying(b, [&] {
+      ++runs;
+      b.exec(kSet, {2u, 2});
+      b.exec(kSet, {2u, 1});  // waits for A
+      return true;
+    });
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  a.exec(kSet, {1u, 2});  // A now waits for B: a deadlock; B is rolled back, A gets row 2
+  a.commit();
+  CHECK(other.get());
+  CHECK(runs.load() >= 2);
+  constexpr Sql kU{"SELECT u FROM t WHERE id = ?"};
+  CHECK(a.query_one(kU, {1})->u64(0) == 2);  // B ran again after A and won both rows
+  CHECK(a.query_one(kU, {2})->u64(0) == 2);
 }
