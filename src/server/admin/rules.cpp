@@ -4,6 +4,7 @@
 
 #include "common/strings.hpp"
 #include "server/smtp/address.hpp"
+#include "server/spam/matcher.hpp"
 
 namespace shicks::admin {
 
@@ -116,6 +117,9 @@ Expected<std::string, std::string> normalize_keyword(std::string_view text) {
   if (has_control(k)) return unexpected(std::string("a spam keyword must not contain control characters"));
   if (utf8_length(k) > kMaxKeywordChars)
     return unexpected(fmt::format("spam keyword is longer than {} characters", kMaxKeywordChars));
+  // What the matcher could not use (over 255 octets, a lone "*", ...) is refused
+  // here rather than stored to never match.
+  if (auto e = spam::keyword_error(k)) return unexpected(fmt::format("spam keyword cannot be used: {}", *e));
   return std::string(k);
 }
 

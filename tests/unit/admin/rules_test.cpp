@@ -72,9 +72,13 @@ TEST_CASE("admin rules: spam keywords") {
   CHECK(normalize_keyword("\xff").error() == "a spam keyword must be valid UTF-8");
   std::string long_ascii(256, 'k');
   CHECK(normalize_keyword(long_ascii).error() == "spam keyword is longer than 255 characters");
+  // What the matcher cannot use is refused, not stored to never match.
   std::string long_utf8;
   for (int i = 0; i < 255; ++i) long_utf8 += "é";  // 255 characters, 510 octets
-  CHECK(normalize_keyword(long_utf8));
+  CHECK(normalize_keyword(long_utf8).error() == "spam keyword cannot be used: keyword longer than 255 bytes");
+  CHECK(normalize_keyword(long_utf8.substr(0, 254)));  // 127 characters, 254 octets
+  CHECK(normalize_keyword("*").error() == "spam keyword cannot be used: a keyword of only \"*\" would match everything");
+  CHECK(normalize_keyword("v*agra"));
 }
 
 TEST_CASE("admin rules: UTF-8 validation") {
