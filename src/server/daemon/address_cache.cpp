@@ -1,14 +1,18 @@
 #include "server/daemon/address_cache.hpp"
 
-#include <asio/post.hpp>
-#include <asio/redirect_error.hpp>
-#include <asio/use_awaitable.hpp>
-
 #include "common/log.hpp"
 #include "common/strings.hpp"
-#include "server/net/spawn.hpp"
 
 namespace shicks::daemon {
+
+AddressCache::AddressCache(store::DbPool& pool, std::size_t max_entries)
+    : max_entries_(max_entries),
+      refresher_(pool, "address cache refresh", [this](store::Connection& c) { refresh(c); },
+                 [this](const store::DbFailure& f) {
+                   // Unsure whether something changed: forget, and ask the database each time.
+                   clear();
+                   log::debug("addresses.refresh_failed").kv("error", f.message);
+                 }) {}
 
 std::optional<store::AddressTargets> AddressCache::find(const std::string& address) const {
   std::string key = to_lower_ascii(address);
@@ -46,43 +50,6 @@ void AddressCache::refresh(store::Connection& c) {
   version_ = version;
   map_.clear();
   ++epoch_;
-}
-
-void AddressCache::start(asio::io_context& io, std::chrono::milliseconds interval) {
-  strand_.emplace(asio::make_strand(io));
-  timer_.emplace(*strand_);
-  net::spawn(*strand_, refresh_loop(interval), "address cache refresh");
-}
-
-void AddressCache::stop() {
-  if (!strand_) return;
-  asio::post(*strand_, [this] {
-    stopped_ = true;
-    timer_->cancel();
-  });
-}
-
-namespace {
-struct RefreshJob {
-  AddressCache* cache;
-  void operator()(store::Connection& c) const { cache->refresh(c); }
-};
-}  // namespace
-
-asio::awaitable<void> AddressCache::refresh_loop(std::chrono::milliseconds interval) {
-  while (!stopped_) {
-    timer_->expires_after(interval);
-    std::error_code ec;
-    co_await timer_->async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (ec || stopped_) break;
-    RefreshJob job{this};
-    auto r = co_await store::async_run(pool_, std::move(job), asio::use_awaitable);
-    if (!r) {
-      // Unsure whether something changed: forget, and ask the database each time.
-      clear();
-      log::debug("addresses.refresh_failed").kv("error", r.error().message);
-    }
-  }
 }
 
 }  // namespace shicks::daemon

@@ -17,11 +17,7 @@
 #include <string>
 #include <unordered_map>
 
-#include <asio/awaitable.hpp>
-#include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/strand.hpp>
-
+#include "server/daemon/refresher.hpp"
 #include "server/store/db_pool.hpp"
 #include "server/store/mail_store.hpp"
 
@@ -29,8 +25,7 @@ namespace shicks::daemon {
 
 class AddressCache {
  public:
-  explicit AddressCache(store::DbPool& pool, std::size_t max_entries = 50000)
-      : pool_(pool), max_entries_(max_entries) {}
+  explicit AddressCache(store::DbPool& pool, std::size_t max_entries = 50000);
 
   // The remembered answer for `address` (any case), if any.
   std::optional<store::AddressTargets> find(const std::string& address) const;
@@ -45,21 +40,16 @@ class AddressCache {
   // Reads the change counter; forgets everything when it moved. Throws DbError.
   void refresh(store::Connection& c);
   // Polls every `interval` until stop().
-  void start(asio::io_context& io, std::chrono::milliseconds interval);
-  void stop();
+  void start(asio::io_context& io, std::chrono::milliseconds interval) { refresher_.start(io, interval); }
+  void stop() { refresher_.stop(); }
 
  private:
-  asio::awaitable<void> refresh_loop(std::chrono::milliseconds interval);
-
-  store::DbPool& pool_;
   std::size_t max_entries_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, store::AddressTargets> map_;
   std::uint64_t epoch_ = 0;
   std::optional<std::uint64_t> version_;  // the counter's value when last read
-  std::optional<asio::strand<asio::io_context::executor_type>> strand_;
-  std::optional<asio::steady_timer> timer_;
-  bool stopped_ = false;  // strand_ only
+  Refresher refresher_;
 };
 
 }  // namespace shicks::daemon

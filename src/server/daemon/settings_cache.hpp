@@ -8,19 +8,14 @@
 #include <shared_mutex>
 #include <string>
 
-#include <asio/awaitable.hpp>
-#include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/strand.hpp>
-#include <optional>
-
+#include "server/daemon/refresher.hpp"
 #include "server/store/db_pool.hpp"
 
 namespace shicks::daemon {
 
 class SettingsCache {
  public:
-  explicit SettingsCache(store::DbPool& pool) : pool_(pool) {}
+  explicit SettingsCache(store::DbPool& pool);
 
   void load(store::Connection& c);  // at start, on the main thread
   std::string get(const std::string& name) const;  // the default when unset
@@ -29,17 +24,13 @@ class SettingsCache {
   void set_local(const std::string& name, const std::string& value);  // after a control-socket write
 
   // Re-reads every `interval` until stop().
-  void start(asio::io_context& io, std::chrono::seconds interval);
-  void stop();
+  void start(asio::io_context& io, std::chrono::seconds interval) { refresher_.start(io, interval); }
+  void stop() { refresher_.stop(); }
 
  private:
-  store::DbPool& pool_;
   mutable std::shared_mutex mu_;
   std::map<std::string, std::string> values_;
-  asio::awaitable<void> refresh_loop(std::chrono::seconds interval);
-  std::optional<asio::strand<asio::io_context::executor_type>> strand_;
-  std::optional<asio::steady_timer> timer_;  // used on strand_ only
-  bool stopped_ = false;                     // strand_ only
+  Refresher refresher_;
 };
 
 }  // namespace shicks::daemon

@@ -5,13 +5,9 @@
 #include <fstream>
 #include <sstream>
 
-#include <asio/redirect_error.hpp>
-#include <asio/use_awaitable.hpp>
-
 #include "common/log.hpp"
 #include "ctl/format.hpp"
 #include "server/daemon/context.hpp"
-#include "server/net/spawn.hpp"
 #include "server/spam/subject.hpp"
 #include "server/store/admin_store.hpp"
 #include "server/store/spam_store.hpp"
@@ -24,7 +20,9 @@ namespace shicks::daemon {
 namespace fs = std::filesystem;
 
 SpamCache::SpamCache(store::DbPool& pool)
-    : pool_(pool), matcher_(std::make_shared<const spam::Matcher>(std::vector<std::string>{})) {}
+    : matcher_(std::make_shared<const spam::Matcher>(std::vector<std::string>{})),
+      refresher_(pool, "spam keywords refresh", [this](store::Connection& c) { refresh(c); },
+                 [](const store::DbFailure& f) { log::debug("spam.refresh_failed").kv("error", f.message); }) {}
 
 void SpamCache::refresh(store::Connection& c) {
   std::lock_guard lock(refresh_mu_);
@@ -39,39 +37,6 @@ void SpamCache::refresh(store::Connection& c) {
   log::info("spam.keywords").kv("count", m->size()).kv("version", version);
   matcher_.store(std::move(m));
   version_ = version;
-}
-
-void SpamCache::start(asio::io_context& io, std::chrono::seconds interval) {
-  strand_.emplace(asio::make_strand(io));
-  timer_.emplace(*strand_);
-  net::spawn(*strand_, refresh_loop(interval), "spam keywords refresh");
-}
-
-void SpamCache::stop() {
-  if (!strand_) return;
-  asio::post(*strand_, [this] {
-    stopped_ = true;
-    timer_->cancel();
-  });
-}
-
-namespace {
-struct RefreshJob {
-  SpamCache* cache;
-  void operator()(store::Connection& c) const { cache->refresh(c); }
-};
-}  // namespace
-
-asio::awaitable<void> SpamCache::refresh_loop(std::chrono::seconds interval) {
-  while (!stopped_) {
-    timer_->expires_after(interval);
-    std::error_code ec;
-    co_await timer_->async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (ec || stopped_) break;
-    RefreshJob job{this};
-    auto r = co_await store::async_run(pool_, std::move(job), asio::use_awaitable);
-    if (!r) log::debug("spam.refresh_failed").kv("error", r.error().message);
-  }
 }
 
 // ---------------------------------------------------------------- the SMTP side

@@ -16,12 +16,10 @@
 #include <string>
 #include <string_view>
 
-#include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/strand.hpp>
 
 #include "server/config/config.hpp"
+#include "server/daemon/refresher.hpp"
 #include "server/spam/matcher.hpp"
 #include "server/store/db_pool.hpp"
 
@@ -40,19 +38,14 @@ class SpamCache {
   std::shared_ptr<const spam::Matcher> matcher() const { return matcher_.load(); }
 
   // Polls every `interval` until stop().
-  void start(asio::io_context& io, std::chrono::seconds interval);
-  void stop();
+  void start(asio::io_context& io, std::chrono::seconds interval) { refresher_.start(io, interval); }
+  void stop() { refresher_.stop(); }
 
  private:
-  asio::awaitable<void> refresh_loop(std::chrono::seconds interval);
-
-  store::DbPool& pool_;
   std::mutex refresh_mu_;
   std::optional<std::uint64_t> version_;  // of the current Matcher; refresh_mu_
   std::atomic<std::shared_ptr<const spam::Matcher>> matcher_;
-  std::optional<asio::strand<asio::io_context::executor_type>> strand_;
-  std::optional<asio::steady_timer> timer_;  // used on strand_ only
-  bool stopped_ = false;                     // strand_ only
+  Refresher refresher_;
 };
 
 // The filter's decision on one received message.
