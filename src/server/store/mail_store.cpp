@@ -77,6 +77,20 @@ std::uint64_t mailbox_size(const std::string& envelope_from, std::uint64_t body_
 }
 
 namespace {
+// The mailboxes of a delivery, each once (an alias and a direct address may both
+// reach a user), in id order.
+std::vector<std::uint64_t> distinct_users(const Delivery& d) {
+  std::vector<std::uint64_t> users = d.local_users;
+  std::sort(users.begin(), users.end());
+  users.erase(std::unique(users.begin(), users.end()), users.end());
+  return users;
+}
+
+// An empty message still has one (empty) chunk.
+std::size_t chunk_count(const Delivery& d) {
+  return std::max<std::size_t>(1, (d.message.size() + kChunkBytes - 1) / kChunkBytes);
+}
+
 std::string random_hex(unsigned bytes) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   std::string out;
@@ -90,11 +104,8 @@ Stored deliver(Connection& c, const Delivery& d) {
 }
 
 Stored deliver_rows(Connection& c, const Delivery& d) {
-  std::vector<std::uint64_t> users = d.local_users;
-  std::sort(users.begin(), users.end());
-  users.erase(std::unique(users.begin(), users.end()), users.end());
-  std::size_t chunks = (d.message.size() + kChunkBytes - 1) / kChunkBytes;
-  if (chunks == 0) chunks = 1;  // an empty message still has one (empty) chunk
+  const std::vector<std::uint64_t> users = distinct_users(d);
+  const std::size_t chunks = chunk_count(d);
 
   c.exec(sql::kInsertMessage,
          {d.message.size(), chunks, d.envelope_from, d.header_from, d.subject});
@@ -133,10 +144,8 @@ std::string delivery_script(Connection& c, const std::vector<const Delivery*>& b
   std::string q, select = "SELECT ";
   for (std::size_t i : which) {
     const Delivery& d = *batch[i];
-    std::vector<std::uint64_t> users = d.local_users;
-    std::sort(users.begin(), users.end());
-    users.erase(std::unique(users.begin(), users.end()), users.end());
-    std::size_t chunks = std::max<std::size_t>(1, (d.message.size() + kChunkBytes - 1) / kChunkBytes);
+    const std::vector<std::uint64_t> users = distinct_users(d);
+    const std::size_t chunks = chunk_count(d);
     q += fmt::format(sql::script::kInsertMessage, d.message.size(), chunks, c.quote(d.envelope_from),
                      c.quote(d.header_from), c.quote(d.subject), i);
     if (!d.spam_keyword.empty()) q += fmt::format(sql::script::kSpamHit, c.quote(d.spam_keyword), i);
