@@ -26,6 +26,9 @@ struct ServerConfig {
   std::string log_level = "info";
   std::string user;  // account to run as after binding, when started as root
   unsigned shutdown_timeout_seconds = 30;
+  // Connections open at once on every SMTP and POP3 listener together; beyond it a
+  // connection is refused with 421 4.7.0 / -ERR [SYS/TEMP].
+  unsigned max_connections = 1000;
 };
 
 struct ControlConfig {
@@ -73,6 +76,9 @@ struct SmtpConfig {
   std::uint64_t max_line_bytes = 4096;  // command lines (RFC 5321 wants at least 512)
   unsigned max_errors = 10;             // error replies before "421 too many errors"
   unsigned max_connections_per_ip = 20;
+  // Connections open at once on the SMTP, submission and SMTPS listeners together
+  // (below server.max_connections, so that a flood of SMTP leaves room for POP3).
+  unsigned max_connections = 800;
 };
 
 struct Pop3Config {
@@ -83,6 +89,8 @@ struct Pop3Config {
   std::uint64_t max_line_bytes = 2048;  // commands and SASL responses (RFC 2449 wants 255)
   unsigned max_errors = 10;             // -ERR replies before the connection is closed
   unsigned max_connections_per_ip = 20;
+  // Connections open at once on the POP3 and POP3S listeners together.
+  unsigned max_connections = 800;
   // A login that finds the maildrop locked by another session waits this long for
   // it before answering -ERR [IN-USE]; 0 (the default) answers at once.
   unsigned lock_wait_seconds = 0;

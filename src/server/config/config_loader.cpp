@@ -128,6 +128,7 @@ std::map<std::string, std::vector<KeyDef>> schema(Config& c) {
       {"log_level", string_into(c.server.log_level)},
       {"user", string_into(c.server.user)},
       {"shutdown_timeout_seconds", uint_into(c.server.shutdown_timeout_seconds, 1, 3600)},
+      {"max_connections", uint_into(c.server.max_connections, 1, 1000000)},
   };
   s["control"] = {
       {"group", string_into(c.control.group)},
@@ -166,6 +167,7 @@ std::map<std::string, std::vector<KeyDef>> schema(Config& c) {
       {"max_line_bytes", uint_into(c.smtp.max_line_bytes, 512, 1u << 20)},
       {"max_errors", uint_into(c.smtp.max_errors, 1, 1000)},
       {"max_connections_per_ip", uint_into(c.smtp.max_connections_per_ip, 1, 100000)},
+      {"max_connections", uint_into(c.smtp.max_connections, 1, 1000000)},
   };
   s["pop3"] = {
       {"listen", list_into(c.pop3.listen, listen_what, "127.0.0.1:110")},
@@ -174,6 +176,7 @@ std::map<std::string, std::vector<KeyDef>> schema(Config& c) {
       {"max_line_bytes", uint_into(c.pop3.max_line_bytes, 256, 1u << 20)},
       {"max_errors", uint_into(c.pop3.max_errors, 1, 1000)},
       {"max_connections_per_ip", uint_into(c.pop3.max_connections_per_ip, 1, 100000)},
+      {"max_connections", uint_into(c.pop3.max_connections, 1, 1000000)},
       {"lock_wait_seconds", uint_into(c.pop3.lock_wait_seconds, 0, 300)},
   };
   s["tls"] = {
@@ -356,6 +359,7 @@ std::map<std::string, std::string> flatten(const Config& c) {
   m["server.log_level"] = c.server.log_level;
   m["server.user"] = c.server.user;
   m["server.shutdown_timeout_seconds"] = std::to_string(c.server.shutdown_timeout_seconds);
+  m["server.max_connections"] = std::to_string(c.server.max_connections);
   m["control.group"] = c.control.group;
   m["control.max_request_bytes"] = std::to_string(c.control.max_request_bytes);
   m["control.max_clients"] = std::to_string(c.control.max_clients);
@@ -388,12 +392,14 @@ std::map<std::string, std::string> flatten(const Config& c) {
   m["smtp.max_line_bytes"] = std::to_string(c.smtp.max_line_bytes);
   m["smtp.max_errors"] = std::to_string(c.smtp.max_errors);
   m["smtp.max_connections_per_ip"] = std::to_string(c.smtp.max_connections_per_ip);
+  m["smtp.max_connections"] = std::to_string(c.smtp.max_connections);
   m["pop3.listen"] = list(c.pop3.listen);
   m["pop3.pop3s_listen"] = list(c.pop3.pop3s_listen);
   m["pop3.autologout_seconds"] = std::to_string(c.pop3.autologout_seconds);
   m["pop3.max_line_bytes"] = std::to_string(c.pop3.max_line_bytes);
   m["pop3.max_errors"] = std::to_string(c.pop3.max_errors);
   m["pop3.max_connections_per_ip"] = std::to_string(c.pop3.max_connections_per_ip);
+  m["pop3.max_connections"] = std::to_string(c.pop3.max_connections);
   m["pop3.lock_wait_seconds"] = std::to_string(c.pop3.lock_wait_seconds);
   m["tls.cert_file"] = c.tls.cert_file.string();
   m["tls.key_file"] = c.tls.key_file.string();

@@ -15,7 +15,9 @@
 #include <asio/co_spawn.hpp>
 #include <asio/strand.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/read_until.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 #include <fmt/core.h>
@@ -23,6 +25,7 @@
 #include "common/log.hpp"
 #include "control/protocol.hpp"
 #include "server/daemon/control_commands.hpp"
+#include "server/net/connection_caps.hpp"
 #include "server/net/session_registry.hpp"
 #include "server/net/spawn.hpp"
 #include "server/store/schema.hpp"
@@ -30,6 +33,8 @@
 namespace shicks::daemon {
 namespace fs = std::filesystem;
 using asio::local::stream_protocol;
+using namespace asio::experimental::awaitable_operators;
+using namespace std::chrono_literals;
 
 bool peer_allowed(const PeerCred& peer, unsigned daemon_uid, long group_gid) {
   if (peer.uid == 0 || peer.uid == daemon_uid) return true;
@@ -50,12 +55,16 @@ struct ControlServer::Impl {
   std::string path;
   ino_t inode = 0;
   net::SessionRegistry sessions;  // closed at shutdown (shicks-top keeps one open)
+  // control.max_clients: every allowed connection holds a slot while it is open (a
+  // `watch` stream, as shicks-top keeps, for its whole life).
+  std::shared_ptr<net::ConnectionCaps> clients;
 
   Impl(asio::io_context& io, const config::Config& cfg, Stats& stats, store::DbPool& pool, SettingsCache* settings,
        net::SessionRegistry& mail_sessions, std::function<void()> r, SpamCache* spam)
       : io(io), cfg(cfg), stats(stats), commands{cfg, stats, pool, settings, std::move(r), spam, &mail_sessions, {}, nullptr},
         acceptor(io),
-        path(cfg.server.control_socket.string()) {}
+        path(cfg.server.control_socket.string()),
+        clients(net::ConnectionCaps::make(cfg.control.max_clients, {cfg.control.max_clients})) {}
 };
 
 namespace {
@@ -96,6 +105,40 @@ asio::awaitable<void> send(stream_protocol::socket& sock, const std::string& out
   co_await asio::async_write(sock, asio::buffer(out), asio::use_awaitable);
 }
 
+// control.max_clients reached: the client's first request (read for at most a few
+// seconds, so that the answer is not lost to a reset) gets a one-line error, then
+// the connection is closed. shicksctl prints it and exits 1.
+asio::awaitable<void> refuse_busy(stream_protocol::socket& sock, ControlServer::Impl& impl, const std::string& sid,
+                                  const PeerCred& peer) {
+  unsigned max = impl.cfg.control.max_clients;
+  log::Event(log::Level::warn, sid, "control.refused")
+      .kv("user", peer.user)
+      .kv("pid", peer.pid)
+      .kv("reason", "control.max_clients reached")
+      .kv("max_clients", max);
+  std::string first;
+  asio::steady_timer timer(sock.get_executor());
+  timer.expires_after(5s);
+  auto rd = asio::async_read_until(sock, asio::dynamic_buffer(first, 65536), '\n',
+                                   asio::experimental::as_tuple(asio::use_awaitable));
+  auto wait = timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  auto race = std::move(rd) || std::move(wait);
+  auto res = co_await std::move(race);
+  std::int64_t id = 0;
+  if (res.index() == 0) {
+    auto [rec, rn] = std::get<0>(res);
+    if (!rec)
+      if (auto req = control::decode_request(std::string_view(first).substr(0, rn))) id = req->id;
+  }
+  std::string msg = fmt::format(
+      "too many control connections: all {} that control.max_clients allows are open (each shicks-top or other "
+      "watch keeps one); try again later",
+      max);
+  std::string out = control::encode_error(id, msg);
+  // A client that is gone already only ends this coroutine.
+  co_await asio::async_write(sock, asio::buffer(out), asio::experimental::as_tuple(asio::use_awaitable));
+}
+
 asio::awaitable<void> control_session(stream_protocol::socket sock, ControlServer::Impl& impl) {
   PeerCred peer = credentials(sock.native_handle());
   std::string sid = impl.stats.next_session_id('c');
@@ -114,6 +157,11 @@ asio::awaitable<void> control_session(stream_protocol::socket sock, ControlServe
       if (req) id = req->id;
     }
     co_await send(sock, control::encode_error(id, msg));
+    co_return;
+  }
+  auto slot = impl.clients->acquire(0);
+  if (!slot) {
+    co_await refuse_busy(sock, impl, sid, peer);
     co_return;
   }
   log::Event(log::Level::debug, sid, "control.connect").kv("user", peer.user).kv("pid", peer.pid);

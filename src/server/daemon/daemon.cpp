@@ -25,6 +25,7 @@
 #include "server/daemon/listeners.hpp"
 #include "server/daemon/privileges.hpp"
 #include "server/daemon/stats.hpp"
+#include "server/net/tls.hpp"
 #include "server/relay/queue_runner.hpp"
 #include "server/store/db_pool.hpp"
 #include "server/store/managed_db.hpp"
@@ -62,7 +63,7 @@ store::ConnectOptions external_options(const config::Config& cfg) {
   return o;
 }
 
-// TLS 1.2 or newer (design.md 8). Returns null when no certificate is configured and
+// TLS 1.2 or newer, AEAD suites only (net/tls.hpp; design.md 8). Returns null when no certificate is configured and
 // no listener needs one (STARTTLS is then not offered).
 std::unique_ptr<asio::ssl::context> load_tls(const config::Config& cfg) {
   bool needed = !cfg.smtp.smtps_listen.empty() || !cfg.pop3.pop3s_listen.empty();
@@ -79,9 +80,8 @@ std::unique_ptr<asio::ssl::context> load_tls(const config::Config& cfg) {
     return nullptr;
   }
   auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
-  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
-                   asio::ssl::context::single_dh_use);
+  ctx->set_options(asio::ssl::context::default_workarounds);
+  net::apply_tls_policy(*ctx, net::TlsRole::server);
   std::error_code ec;
   ctx->use_certificate_chain_file(cfg.tls.cert_file.string(), ec);
   if (ec)

@@ -11,6 +11,7 @@
 
 #include "server/config/config.hpp"
 #include "server/daemon/context.hpp"
+#include "server/net/connection_caps.hpp"
 
 namespace shicks::daemon {
 
@@ -25,7 +26,9 @@ class Listeners {
   explicit Listeners(ServerContext& ctx);
   ~Listeners();
 
-  // Binds every configured address; throws StartupError naming the config line.
+  // Binds every configured address and sets up the connection caps; throws
+  // StartupError naming the config line (also when server.max_connections, set in
+  // the file, does not fit in the open-files limit).
   void bind_all();
   // Starts accepting; prints the "... is up & running on ..." lines.
   void start();
@@ -40,6 +43,11 @@ class Listeners {
   Stats& stats_;
   asio::ssl::context* tls_;
   std::vector<std::unique_ptr<Bound>> bound_;
+  // server.max_connections over every listener; kind 0 the SMTP ones
+  // (smtp.max_connections), kind 1 the POP3 ones (pop3.max_connections).
+  std::shared_ptr<net::ConnectionCaps> caps_;
+  // Refusals being written (see kMaxRefusals in listeners.cpp).
+  std::shared_ptr<net::ConnectionCaps> refusing_;
 };
 
 }  // namespace shicks::daemon

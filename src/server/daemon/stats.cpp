@@ -8,6 +8,8 @@ std::vector<std::pair<const char*, std::uint64_t>> Stats::counters() const {
   return {
       {"connections_total", connections_total.load()},
       {"connections_open", connections_open.load()},
+      {"connections_refused", connections_refused.load()},
+      {"connections_refused_per_ip", connections_refused_per_ip.load()},
       {"control_requests", control_requests.load()},
       {"smtp_messages_accepted", smtp_messages_accepted.load()},
       {"smtp_messages_rejected", smtp_messages_rejected.load()},

@@ -33,6 +33,10 @@ class Stats {
 
   std::atomic<std::uint64_t> connections_total{0};
   std::atomic<std::uint64_t> connections_open{0};
+  // refused because server.max_connections, smtp.max_connections or
+  // pop3.max_connections was reached
+  std::atomic<std::uint64_t> connections_refused{0};
+  std::atomic<std::uint64_t> connections_refused_per_ip{0};  // smtp/pop3.max_connections_per_ip
   std::atomic<std::uint64_t> control_requests{0};
   // SMTP
   std::atomic<std::uint64_t> smtp_messages_accepted{0};
@@ -77,6 +81,22 @@ class Stats {
   std::deque<StatsEvent> events_;
   std::uint64_t event_seq_ = 0;
   std::atomic<std::uint64_t> next_id_{1};
+};
+
+// Counts one connection in connections_total and, for its lifetime (however it
+// ends), in connections_open.
+class OpenConnection {
+ public:
+  explicit OpenConnection(Stats& s) : s_(s) {
+    s_.connections_total++;
+    s_.connections_open++;
+  }
+  ~OpenConnection() { s_.connections_open--; }
+  OpenConnection(const OpenConnection&) = delete;
+  OpenConnection& operator=(const OpenConnection&) = delete;
+
+ private:
+  Stats& s_;
 };
 
 }  // namespace shicks::daemon

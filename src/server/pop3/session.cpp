@@ -297,6 +297,7 @@ asio::awaitable<void> Session::run() {
   }
   if (!ctx_.pop3_limiter.acquire(peer_ip_)) {
     event(log::Level::warn, "pop3.refused").kv("peer", peer_).kv("reason", "too many connections from this address");
+    ctx_.stats.connections_refused_per_ip++;
     std::string r = "-ERR [SYS/TEMP] Too many connections from your address\r\n";
     try {
       co_await stream_.write(r, 10s);
@@ -647,7 +648,8 @@ asio::awaitable<Action> Session::update(std::vector<std::uint64_t> ids) {
 
 }  // namespace
 
-asio::awaitable<void> run_session(tcp::socket sock, bool implicit_tls, std::string sid, daemon::ServerContext& ctx) {
+asio::awaitable<void> run_session(tcp::socket sock, bool implicit_tls, std::string sid, daemon::ServerContext& ctx,
+                                  net::ConnectionCaps::Slot slot) {
   // Without a certificate an unused context stands in; STLS is then not offered.
   static asio::ssl::context no_tls(asio::ssl::context::tls_server);
   auto session = std::make_unique<Session>(std::move(sock), implicit_tls, std::move(sid), ctx,
@@ -657,10 +659,9 @@ asio::awaitable<void> run_session(tcp::socket sock, bool implicit_tls, std::stri
   auto on_kill = [raw] { raw->kill(); };
   net::Registration reg(ctx.sessions,
                         ctx.sessions.add(raw->stream().socket().get_executor(), on_shutdown, raw->publish(), on_kill));
-  ctx.stats.connections_total++;
-  ctx.stats.connections_open++;
+  daemon::OpenConnection counted(ctx.stats);
   co_await session->run();
-  ctx.stats.connections_open--;
+  slot.release();
 }
 
 }  // namespace shicks::pop3

@@ -17,6 +17,7 @@
 
 #include "server/net/endpoint.hpp"
 #include "server/net/stream.hpp"
+#include "server/net/tls.hpp"
 #include "server/pop3/dot_stuffer.hpp"
 #include "server/store/db_pool.hpp"
 #include "server/store/relay_store.hpp"
@@ -105,11 +106,11 @@ struct SmtpSession::Impl {
         deadline(d),
         step_cap(cap),
         client(ClientOptions{s.helo_name, s.tls, s.username, s.password}) {
-    // TLS 1.2 or newer (design.md 8); the peer's certificate chain and its name are
-    // checked against the system's trust store unless relay.tls_verify is false.
-    tls_ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                        asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                        asio::ssl::context::no_tlsv1_1);
+    // TLS 1.2 or newer with the listeners' suites (net/tls.hpp; design.md 8); the
+    // peer's certificate chain and its name are checked against the system's trust
+    // store unless relay.tls_verify is false.
+    tls_ctx.set_options(asio::ssl::context::default_workarounds);
+    net::apply_tls_policy(tls_ctx, net::TlsRole::client);
     if (s.verify) {
       tls_ctx.set_default_verify_paths();
       tls_ctx.set_verify_mode(asio::ssl::verify_peer);

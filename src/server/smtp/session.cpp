@@ -194,8 +194,14 @@ asio::awaitable<void> Session::run() {
   }
   if (!ctx_.limiter.acquire(peer_ip_)) {
     event(log::Level::warn, "smtp.refused").kv("peer", peer_).kv("reason", "too many connections from this address");
+    ctx_.stats.connections_refused_per_ip++;
     Reply r(421, "4.7.0", fmt::format("{} Error: too many connections from your address", ctx_.cfg.server.hostname));
-    co_await conn_.write(r.render(), write_timeout());
+    std::string text = r.render();
+    try {
+      co_await conn_.write(text, 10s);
+    } catch (const std::system_error&) {
+      // The client is gone already.
+    }
     conn_.close();
     co_return;
   }
@@ -450,7 +456,8 @@ asio::awaitable<Action> Session::deliver() {
 
 }  // namespace
 
-asio::awaitable<void> run_session(tcp::socket sock, Listener listener, std::string sid, daemon::ServerContext& ctx) {
+asio::awaitable<void> run_session(tcp::socket sock, Listener listener, std::string sid, daemon::ServerContext& ctx,
+                                  net::ConnectionCaps::Slot slot) {
   // Without a certificate an unused context stands in; STARTTLS is then not offered.
   static asio::ssl::context no_tls(asio::ssl::context::tls_server);
   auto session = std::make_unique<Session>(std::move(sock), listener, std::move(sid), ctx,
@@ -460,10 +467,9 @@ asio::awaitable<void> run_session(tcp::socket sock, Listener listener, std::stri
   auto on_kill = [raw] { raw->kill(); };
   net::Registration reg(ctx.sessions,
                         ctx.sessions.add(raw->conn().socket().get_executor(), on_shutdown, raw->publish(), on_kill));
-  ctx.stats.connections_total++;
-  ctx.stats.connections_open++;
+  daemon::OpenConnection counted(ctx.stats);
   co_await session->run();
-  ctx.stats.connections_open--;
+  slot.release();
 }
 
 }  // namespace shicks::smtp

@@ -9,11 +9,13 @@
 #include <asio/ip/tcp.hpp>
 
 #include "server/daemon/context.hpp"
+#include "server/net/connection_caps.hpp"
 #include "server/smtp/protocol.hpp"
 
 namespace shicks::smtp {
 
 asio::awaitable<void> run_session(asio::ip::tcp::socket sock, Listener listener, std::string sid,
-                                  daemon::ServerContext& ctx);
+                                  daemon::ServerContext& ctx,
+                                  net::ConnectionCaps::Slot slot);
 
 }  // namespace shicks::smtp
