@@ -164,3 +164,28 @@ TEST_CASE("pop3.lock_wait_seconds: 0 by default, 0 to 300, a bad value named wit
   CHECK(problems("[pop3]\nlock_wait_seconds = 2.5\n", "f.toml")
             .find("f.toml:2: pop3.lock_wait_seconds must be an integer") != std::string::npos);
 }
+
+TEST_CASE("connection caps: server, smtp and pop3 max_connections, 1 to 1000000, each named with its line") {
+  auto c = load_string("", "/x/s.toml");
+  REQUIRE(c);
+  CHECK(c->server.max_connections == 1000);
+  CHECK(c->smtp.max_connections == 800);
+  CHECK(c->pop3.max_connections == 800);
+  auto m = config::flatten(*c);
+  CHECK(m.at("server.max_connections") == "1000");
+  CHECK(m.at("smtp.max_connections") == "800");
+  CHECK(m.at("pop3.max_connections") == "800");
+  auto set = load_string("[server]\nmax_connections = 3\n[smtp]\nmax_connections = 2\n[pop3]\nmax_connections = 1\n",
+                         "/x/s.toml");
+  REQUIRE(set);
+  CHECK(set->server.max_connections == 3);
+  CHECK(set->smtp.max_connections == 2);
+  CHECK(set->pop3.max_connections == 1);
+  CHECK(set->lines.count("server.max_connections") == 1);
+  CHECK(problems("[server]\nmax_connections = 0\n", "f.toml")
+            .find("f.toml:2: server.max_connections must be between 1 and 1000000, not 0") != std::string::npos);
+  CHECK(problems("[smtp]\n\nmax_connections = 1000001\n", "f.toml")
+            .find("f.toml:3: smtp.max_connections must be between 1 and 1000000") != std::string::npos);
+  CHECK(problems("[pop3]\nmax_connections = \"many\"\n", "f.toml")
+            .find("f.toml:2: pop3.max_connections must be an integer") != std::string::npos);
+}
