@@ -23,6 +23,8 @@ const std::vector<RuntimeSetting>& runtime_settings() {
       {"relay.retry_max_seconds", "3600", "longest delay between two retries"},
       {"relay.max_lifetime_seconds", "432000", "give up and bounce after this long (default 5 days)"},
       {"smtp.sender_must_match_auth", "true", "authenticated senders may only use their own addresses in MAIL FROM"},
+      {"smtp.submission_bare_lf", "normalise",
+       "a bare LF in DATA on submission and SMTPS after AUTH: normalise (stored as CRLF) or reject (550 5.5.2)"},
       {"spam.action", "tag", "tag, reject or off"},
   };
   return list;
@@ -67,6 +69,7 @@ std::optional<std::string> validate_runtime_setting(std::string_view name, std::
   if (name == "relay.retry_max_seconds") return number(name, v, 1, 86400 * 7);
   if (name == "relay.max_lifetime_seconds") return number(name, v, 60, 86400 * 60);
   if (name == "spam.action") return one_of(name, v, {"tag", "reject", "off"});
+  if (name == "smtp.submission_bare_lf") return one_of(name, v, {"normalise", "reject"});
   if (name == "relay.host") {
     for (char c : v)
       if (!is_ascii_alpha(c) && !is_ascii_digit(c) && c != '.' && c != '-' && c != ':' && c != '[' && c != ']')

@@ -33,3 +33,11 @@ TEST_CASE("runtime setting values are validated") {
   CHECK(validate_runtime_setting("relay.username", "a\nb").has_value());
   CHECK(validate_runtime_setting("no.such", "1").value() == "unknown setting no.such");
 }
+
+TEST_CASE("smtp.submission_bare_lf is normalise or reject") {
+  CHECK(find_runtime_setting("smtp.submission_bare_lf")->default_value == "normalise");
+  CHECK(validate_runtime_setting("smtp.submission_bare_lf", "normalise") == std::nullopt);
+  CHECK(validate_runtime_setting("smtp.submission_bare_lf", "reject") == std::nullopt);
+  CHECK(validate_runtime_setting("smtp.submission_bare_lf", "yes").value() ==
+        "smtp.submission_bare_lf must be one of normalise, reject");
+}
