@@ -347,8 +347,8 @@ TEST_CASE("DataDecoder: a bare LF is a line end on submission, never an end of d
   constexpr auto all = std::string::npos;
   const Case cases[] = {
       // What `curl -T file` sends for a file of LF lines: the file, then CRLF.CRLF.
-      {"Subject: hi\n\nline one\nline two\n\r\n.\r\n", "Subject: hi\r\n\r\nline one\r\nline two\r\n\r\n", true, false, 4,
-       all},
+      {"Subject: hi\n\nline one\nline two\n\r\n.\r\n",
+       "Subject: hi\r\n\r\nline one\r\nline two\r\n\r\n", true, false, 4, all},
       {"a\nb\r\n.\r\n", "a\r\nb\r\n", true, false, 1, all},
       {"a\r\nb\r\n.\r\n", "a\r\nb\r\n", true, false, 0, all},  // CRLF as it was
       {"\n.\r\n", "\r\n\r\n", false, false, 1, all},
