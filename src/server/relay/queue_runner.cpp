@@ -237,6 +237,7 @@ RelaySettings current_settings(const daemon::SettingsCache& settings, const std:
   s.verify = !(settings.get("relay.tls_verify") == "false");
   s.username = settings.get("relay.username");
   s.password = settings.get("relay.password");
+  s.allow_plaintext_auth = settings.get("relay.allow_plaintext_auth") == "true";
   s.helo_name = helo_name;
   return s;
 }

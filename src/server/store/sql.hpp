@@ -26,6 +26,11 @@ inline constexpr Sql kSettingInsertDefault{
     "INSERT IGNORE INTO settings (name, value, updated_at) VALUES (?, ?, UTC_TIMESTAMP(6))"};
 inline constexpr Sql kSettingsAll{"SELECT name, value FROM settings ORDER BY name"};
 inline constexpr Sql kSettingGet{"SELECT value FROM settings WHERE name = ?"};
+// The relay settings that decide whether AUTH may go without TLS, locked for a
+// change to one of them (admin_store.cpp).
+inline constexpr Sql kSettingsLockRelayAuth{
+    "SELECT name, value FROM settings WHERE name IN ('relay.allow_plaintext_auth', 'relay.host', 'relay.tls', "
+    "'relay.username') ORDER BY name FOR UPDATE"};
 inline constexpr Sql kSettingSet{
     "INSERT INTO settings (name, value, updated_at) VALUES (?, ?, UTC_TIMESTAMP(6)) "
     "ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)"};
