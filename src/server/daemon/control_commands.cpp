@@ -444,7 +444,8 @@ Action queue_show(const Args& a, CommandContext&) {
   return {[id](store::Connection& c) { return answer(admin::show_queue(c, id), queue_json); }, {}};
 }
 
-// Everything is due now; rows a runner is sending keep their lease (no double send).
+// Everything is due now; rows a runner is sending keep their lease (no double send)
+// and are tried again at once should that attempt end deferred (the flush mark).
 Action queue_flush(const Args&, CommandContext& ctx) {
   auto wake = ctx.wake_relay;
   return {[wake](store::Connection& c) -> Result {
