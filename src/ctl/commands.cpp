@@ -155,10 +155,11 @@ void print_relay(const json& r) {
       {"verify certificate", text(r, "tls_verify")},
       {"username", text(r, "username", "")},
       {"password", flag(r, "password_set") ? "(set)" : "(not set)"},
+      {"plaintext AUTH allowed", text(r, "allow_plaintext_auth", "false")},
   };
   for (const auto& [k, v] : r.items()) {
     if (k == "host" || k == "port" || k == "tls" || k == "tls_verify" || k == "username" || k == "password_set" ||
-        k == "enabled")
+        k == "allow_plaintext_auth" || k == "enabled")
       continue;
     kv.emplace_back(k, v.is_string() ? v.get<std::string>() : v.dump());
   }
@@ -294,6 +295,7 @@ struct Commands::Options {
   std::string user_filter;
   bool password_stdin = false;
   std::string host, tls, username;
+  bool allow_plaintext_auth = false;
   std::string session;
   int port = 0;
   std::uint64_t id = 0;
@@ -436,7 +438,8 @@ Commands::Commands(CLI::App& app) : o_(std::make_unique<Options>()) {
   add(relay->add_subcommand("show", "show the relay settings (the password is never shown)"), "relay.show", no_args,
       print_relay);
   {
-    auto* s = relay->add_subcommand("set", "set the relay; options not given keep their values");
+    auto* s = relay->add_subcommand(
+        "set", "set the relay; options not given keep their values (--allow-plaintext-auth must be repeated)");
     s->add_option("--host", o.host, "host name or address of the smarthost")->required();
     s->add_option("--port", o.port, "port (default 25)")->check(CLI::Range(1, 65535));
     s->add_option("--tls", o.tls, "none, starttls or tls (implicit TLS)")
@@ -444,12 +447,16 @@ Commands::Commands(CLI::App& app) : o_(std::make_unique<Options>()) {
     s->add_option("--username", o.username, "AUTH user at the smarthost (\"\" for none)");
     s->add_flag("--password-stdin", o.password_stdin,
                 "read the AUTH password as one line from standard input (without echo on a terminal)");
+    s->add_flag("--allow-plaintext-auth", o.allow_plaintext_auth,
+                "send the AUTH password without TLS (--tls none) to a relay that is not on loopback: only for a "
+                "relay on a trusted network");
     add(s, "relay.set",
         [&o, s]() -> Args {
           json a = {{"host", o.host}};
           if (s->count("--port")) a["port"] = std::to_string(o.port);
           if (s->count("--tls")) a["tls"] = o.tls;
           if (s->count("--username")) a["username"] = o.username;
+          if (o.allow_plaintext_auth) a["allow_plaintext_auth"] = "true";
           if (o.password_stdin) {
             auto pw = read_secret_line("Relay password: ");
             if (!pw) return unexpected(pw.error());

@@ -318,6 +318,51 @@ TEST_CASE("admin: settings are validated, secrets hidden, the change counter bum
   CHECK(a.c.query_one(kSettingValue, {"relay.password"})->str(0).empty());
 }
 
+TEST_CASE("admin: relay settings that would send the password without TLS are refused, as a whole", "[db]") {
+  Admin a;
+  write_default_settings(a.c);
+  const std::string why = config::plaintext_auth_refusal("smart.example");
+  admin::RelayUpdate u;
+  u.host = "smart.example";
+  u.tls = "none";
+  u.username = "me";
+  u.password = "relay secret";
+  auto before = a.counter("settings");
+  CHECK(admin::set_relay(a.c, u).error() == why);
+  CHECK(admin::get_setting(a.c, "relay.host")->value.empty());  // nothing written
+  CHECK(a.counter("settings") == before);
+  // Allowed for a relay on a trusted network; then every relay set must say so again.
+  u.allow_plaintext_auth = "true";
+  REQUIRE(admin::set_relay(a.c, u));
+  CHECK(admin::get_setting(a.c, "relay.allow_plaintext_auth")->value == "true");
+  admin::RelayUpdate port_only;
+  port_only.host = "smart.example";
+  port_only.port = "2525";
+  CHECK(admin::set_relay(a.c, port_only).error() == why);
+  CHECK(admin::get_setting(a.c, "relay.port")->value == "25");
+  // config set: each key is checked against the others as stored.
+  CHECK(admin::set_setting(a.c, "relay.allow_plaintext_auth", "false").error() == why);
+  REQUIRE(admin::set_setting(a.c, "relay.tls", "starttls"));
+  REQUIRE(admin::set_setting(a.c, "relay.allow_plaintext_auth", "false"));
+  CHECK(admin::set_setting(a.c, "relay.tls", "none").error() == why);
+  REQUIRE(admin::set_setting(a.c, "relay.host", "127.0.0.1"));  // loopback: no permission needed
+  REQUIRE(admin::set_setting(a.c, "relay.tls", "none"));
+  CHECK(admin::set_setting(a.c, "relay.host", "smart.example").error() == why);
+  REQUIRE(admin::set_setting(a.c, "relay.username", ""));
+  REQUIRE(admin::set_setting(a.c, "relay.host", "smart.example"));
+  CHECK(admin::set_setting(a.c, "relay.username", "me").error() == why);
+  // A loopback relay with relay set; clear forgets the permission.
+  admin::RelayUpdate local;
+  local.host = "localhost";
+  local.tls = "none";
+  local.username = "me";
+  local.password = "relay secret";
+  REQUIRE(admin::set_relay(a.c, local));
+  REQUIRE(admin::set_setting(a.c, "relay.allow_plaintext_auth", "true"));
+  admin::clear_relay(a.c);
+  CHECK(admin::get_setting(a.c, "relay.allow_plaintext_auth")->value == "false");
+}
+
 TEST_CASE("admin: spam keywords", "[db]") {
   Admin a;
   auto before = a.counter("spam_keywords");

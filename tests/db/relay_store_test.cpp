@@ -160,3 +160,47 @@ TEST_CASE("relay claims: release, owner prefix, flush keeps leases", "[db]") {
   CHECK(relay::claim_due(q.c, "host/abc/11", 600, 10).size() == 2);
   CHECK(relay::ms_until_due(q.c).has_value());
 }
+
+TEST_CASE("relay flush during an attempt: its deferral is due at once, once", "[db]") {
+  constexpr Sql kMark{"SELECT flush_requested FROM relay_queue WHERE id = ?"};
+  Queue q;
+  auto m1 = q.queue({"a@far.example", "b@far.example"});
+  auto claimed = relay::claim_due(q.c, "host/1/100", 600, 10);
+  REQUIRE(claimed.size() == 2);
+  const auto a = claimed[0].id, b = claimed[1].id;
+  // The flush comes through another daemon while the attempt is open: the leases stay.
+  Connection other(q.db.options());
+  CHECK(relay::flush(other) == 2);
+  CHECK(q.c.query_one(kMark, {a})->i64(0) == 1);
+  CHECK(relay::claim_due(other, "host/2/200", 600, 10).empty());
+  // Someone else's late result neither uses nor clears the mark.
+  CHECK(relay::defer(other, "host/2/200", {{a, 3600, "late"}}).empty());
+  CHECK(q.c.query_one(kMark, {a})->i64(0) == 1);
+  // The attempt ends deferred: due now, not after the backoff; the attempt counts.
+  auto flushed = relay::defer(q.c, "host/1/100", {{b, 3600, "451 4.3.0 b"}, {a, 3600, "451 4.3.0 a"}});
+  std::sort(flushed.begin(), flushed.end());
+  CHECK(flushed == std::vector<std::uint64_t>{a, b});
+  auto st = q.c.query_one(kRowState, {a});
+  CHECK(st->u64(0) == 1);
+  CHECK(st->str(1) == "451 4.3.0 a");
+  CHECK(st->is_null(2));
+  CHECK(st->i64(3) == 0);  // due
+  CHECK(q.c.query_one(kMark, {a})->i64(0) == 0);
+  // The retry is claimed at once; the mark was used up: its deferral backs off.
+  auto again = relay::claim_due(other, "host/2/200", 600, 10);
+  REQUIRE(again.size() == 2);
+  CHECK(again[0].attempts == 1);
+  CHECK(relay::defer(other, "host/2/200", {{a, 3600, "451 again"}}).empty());
+  CHECK(q.c.query_one(kRowState, {a})->i64(3) == 1);  // not due: backoff
+  CHECK(relay::remove(other, "host/2/200", m1, {b}) == 1);
+  // A flush before the claim is no mark on the attempt that follows it.
+  auto m2 = q.queue({"c@far.example"});
+  CHECK(relay::flush(q.c) == 2);
+  CHECK(q.c.query_one(kMark, {a})->i64(0) == 0);  // not leased: only made due
+  auto later = relay::claim_due(q.c, "host/1/100", 600, 10);
+  REQUIRE(later.size() == 2);
+  for (const auto& r : later) CHECK(q.c.query_one(kMark, {r.id})->i64(0) == 0);
+  CHECK(relay::defer(q.c, "host/1/100", {{later[0].id, 3600, "x"}, {later[1].id, 3600, "y"}}).empty());
+  CHECK(relay::ms_until_due(q.c).value() > 3000000);
+  (void)m2;
+}

@@ -1,7 +1,8 @@
 // Fuzz target: the SMTP state machine fed arbitrary lines, with every side effect
 // answered by choices taken from the input itself. Invariants: every reply has a
 // code in 200..599 and renders as CRLF-terminated lines without stray CR/LF; once
-// closed, nothing else is asked.
+// closed, nothing else is asked; DATA takes a bare LF for a line end only on
+// submission, after AUTH, with smtp.submission_bare_lf = normalise.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -33,6 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   p.peer_trusted = size > 0 && (data[0] & 4);
   p.relay_configured = size > 0 && (data[0] & 8);
   p.listener = size > 0 && (data[0] & 16) ? Listener::submission : Listener::mx;
+  p.submission_bare_lf_normalise = !(size > 0 && (data[0] & 32));
   p.max_recipients = 5;
   p.max_errors = 50;
   Protocol proto(p);
@@ -72,9 +74,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           break;
         case Action::read_data: {
           check(a.reply);
+          const bool may_normalise = p.listener != Listener::mx && !proto.authenticated_user().empty() &&
+                                     p.submission_bare_lf_normalise;
+          if (a.bare_lf == BareLf::normalise && !may_normalise) std::abort();
+          if (a.bare_lf == BareLf::reject && may_normalise) std::abort();
           Protocol::DataOutcome d;
-          d.bare_line_ending = choice % 5 == 1;
-          d.too_big = choice % 5 == 2;
+          d.bare_line_ending = choice % 6 == 1;
+          d.too_big = choice % 6 == 2;
+          d.nul = choice % 6 == 3;
           a = proto.on_data_end(d);
           continue;
         }

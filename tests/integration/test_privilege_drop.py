@@ -1,12 +1,14 @@
 """shicksd started as root binds, then becomes [server] user: checked through /proc,
 and it still serves SMTP, POP3 and the control socket. Managed mode, because the
 account then runs the database too (the shared test database's socket is not open
-to other accounts). Root only; skipped otherwise."""
+to other accounts); a database killed after the drop is started again as the
+account. Root only; skipped otherwise."""
 
 import os
 import poplib
 import pwd
 import shutil
+import signal
 import smtplib
 import sys
 import unittest
@@ -81,7 +83,28 @@ class PrivilegeDrop(unittest.TestCase):
             self.assertIn(b"Subject: dropped", b"\r\n".join(p.retr(1)[1]))
         finally:
             p.quit()
+
+        # The database dies: shicksd, no longer root, starts it again as the account.
+        old = d.mariadbd_pids()
+        self.assertEqual(len(old), 1)
+        mark = len(d.log())
+        fx.kill_pid(old[0], signal.SIGKILL)
+        d.wait_log(r"event=db\.managed\.restarted pid=(\d+)", timeout=60, start=mark)
+        new = d.mariadbd_pids()
+        self.assertEqual(len(new), 1)
+        self.assertNotEqual(new, old)
+        self.assertEqual(ids(new[0])[0][1], pw.pw_uid, "the restarted mariadbd runs as the account")
+        with smtplib.SMTP("127.0.0.1", d.ports["smtp"], timeout=15) as s:
+            s.sendmail("bob@sender.example", ["alice@example.org"], "Subject: again\r\n\r\nhello\r\n")
+        p = poplib.POP3("127.0.0.1", d.ports["pop3"], timeout=15)
+        try:
+            p.user("alice")
+            p.pass_("secret")
+            self.assertEqual(p.stat()[0], 2)
+        finally:
+            p.quit()
         self.assertEqual(d.stop(), 0, d.log())
+        self.assertEqual(d.mariadbd_pids(), [])
 
     def test_unknown_user_is_refused(self):
         d = fx.Daemon(self, overrides={"server.user": "no-such-user-shicks"})

@@ -1,6 +1,7 @@
 """The outbound relay against a sink on loopback: delivery with the right envelope and
 byte-exact body, one transaction per message; 4xx -> deferred with attempts and the
-error shown by `queue list`, then `queue flush` delivers; 5xx and an expired lifetime
+error shown by `queue list`, then `queue flush` delivers, also when it comes while
+the attempt is still open; 5xx and an expired lifetime
 -> an RFC 3464 bounce in the local sender's mailbox, retrievable over POP3; no bounce
 for the null sender or a non-local sender; without a relay non-local recipients stay
 refused.
@@ -11,6 +12,8 @@ import os
 import re
 import smtplib
 import sys
+import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -133,6 +136,70 @@ class Retries(RelayCase):
         self.assertIn(b"Status: 4.2.0\r\n", dsn["body"])
         self.assertIn(b"delivery time expired; last error: 451 4.2.0 still busy", dsn["body"])
         self.assertIn(b"given up", dsn["body"])
+
+
+class FlushDuringAttempt(RelayCase):
+    """`queue flush` while an attempt holds the row: when that attempt ends deferred,
+    the row is tried again at once, not after its backoff (an hour here)."""
+
+    def hold_first_attempt(self):
+        entered, release = threading.Event(), threading.Event()
+        calls = []
+
+        def rcpt_reply(address):
+            calls.append(address)
+            if len(calls) == 1:
+                entered.set()
+                release.wait(30)  # the attempt stays open until the test has flushed
+                return (451, "4.3.0 try again later")
+            return (250, "2.1.5 Ok")
+
+        self.sink.rcpt_reply = rcpt_reply
+        return entered, release
+
+    def flush_during_attempt(self, flusher):
+        entered, release = self.hold_first_attempt()
+        fx.relay_to(self.d, self.sink)
+        send(self.d, "alice@ex.test", ["bob@far.example"])
+        self.assertTrue(entered.wait(20), "no delivery attempt reached the sink")
+        claimed = self.d.ctl_json("queue", "list")["entries"][0]
+        self.assertIsNotNone(claimed["claimed_by"])  # in flight
+        rc, out, err = flusher.ctl("queue", "flush")
+        self.assertEqual((rc, out), (0, "1 queue entry is due now\n"), err)
+        release.set()
+        started = time.monotonic()
+        msgs = self.sink.wait_messages(1, timeout=20)
+        self.assertLess(time.monotonic() - started, 20)
+        self.assertEqual(msgs[0]["rcpts"], ["bob@far.example"])
+        fx.wait_until(self.queue_empty, 15, what="the queue to empty")
+        self.assertEqual(self.sink.sessions, 2)  # the deferred attempt, then the retry
+        self.assertEqual(self.counter("relay_deferred"), 1)
+        self.d.wait_log(r"event=relay\.deferred .*rcpt=bob@far\.example retry_in=0 flushed=yes error=\"451 4\.3\.0")
+
+    def test_flush_while_the_attempt_is_open(self):
+        self.flush_during_attempt(self.d)
+
+    def test_flush_through_another_daemon(self):
+        # The mark lives in the database: a flush through a second daemon on the same
+        # database reaches the first one's attempt.
+        other = fx.Daemon(self, overrides={"database.name": self.d.db_name}, create_db=False)
+        other.start()
+        self.flush_during_attempt(other)
+
+    def test_a_flush_before_the_attempt_leaves_its_backoff(self):
+        # The flush mark is for attempts in flight only; an attempt that starts after
+        # the flush and is deferred keeps the backoff.
+        self.sink.rcpt_reply = lambda a: (451, "4.3.0 try again later")
+        fx.relay_to(self.d, self.sink)
+        send(self.d, "alice@ex.test", ["bob@far.example"])
+        fx.wait_until(lambda: self.d.relay_queue()[0]["attempts"] == 1, 15, what="a deferred attempt")
+        self.ctl_ok("queue", "flush")
+        fx.wait_until(lambda: self.d.relay_queue()[0]["attempts"] == 2, 15, what="the flushed attempt")
+        fx.wait_until(lambda: len(re.findall(r"event=relay\.deferred .*retry_in=3600 error=", self.d.log())) == 2, 15,
+                      what="two deferrals with the backoff")
+        self.assertNotIn("flushed=yes", self.d.log())
+        self.assertNotIn("retry_in=0", self.d.log())
+        self.assertEqual(self.sink.sessions, 2)
 
 
 class Bounces(RelayCase):

@@ -1,8 +1,9 @@
 """The relay client's TLS and AUTH against a sink on loopback: STARTTLS with
 certificate verification (refused for an unverifiable certificate, accepted when
 relay.tls_verify is false or the certificate is trusted, refused for a name
-mismatch), implicit TLS, AUTH PLAIN, no AUTH over plaintext, and `shicksctl relay
-test` reporting each step.
+mismatch), implicit TLS, AUTH PLAIN, no AUTH over plaintext (refused at `relay set`
+and `config set`, allowed to a loopback relay or with --allow-plaintext-auth), and
+`shicksctl relay test` reporting each step.
 
 Expectations: issue 6, design.md 8, interface.md (shicksctl relay test)."""
 
@@ -90,15 +91,6 @@ class StartTls(TlsCase):
         self.assertTrue(m["tls"])
         self.assertNotIn(PASSWORD, self.d.log())
 
-    def test_no_auth_without_tls(self):
-        sink = fx.SmtpSink(self, auth=("relayuser", PASSWORD), auth_plaintext=True)
-        fx.relay_to(self.d, sink, tls="none")
-        self.ok("relay", "set", "--host", sink.host, "--username", "relayuser", "--password-stdin",
-                input=PASSWORD + "\n")
-        send(self.d, ["bob@far.example"])
-        self.assertEqual(self.deferred_error(),
-                         "refusing to send the relay password without TLS (relay.tls is none)")
-        self.assertFalse(any(c.upper().startswith("AUTH") for c in sink.commands), sink.commands)
 
     def test_relay_test_reports_each_step(self):
         rc, out, err = self.d.ctl("relay", "test")
@@ -141,6 +133,122 @@ class StartTls(TlsCase):
         rc, out, err = self.d.ctl("relay", "test")
         self.assertEqual(rc, 1)
         self.assertIn("relay test FAILED: authentication failed: 535 5.7.8", out)
+
+
+def refusal(host):
+    return (f"refusing to send the relay password without TLS to {host}, which is not a loopback address: use "
+            "--tls starttls or tls, or --allow-plaintext-auth for a relay on a trusted network")
+
+
+def loopback_name():
+    """A host name other than "localhost" that resolves to a loopback address (this
+    machine's name usually does, through /etc/hosts), or None."""
+    import socket
+    name = socket.gethostname()
+    if not name or name.lower().rstrip(".") == "localhost":
+        return None
+    try:
+        addrs = {a[4][0] for a in socket.getaddrinfo(name, 25, socket.AF_INET, socket.SOCK_STREAM)}
+    except OSError:
+        return None
+    return name if addrs and all(a.startswith("127.") for a in addrs) else None
+
+
+class PlaintextAuth(TlsCase):
+    def refused(self, *args, input=None):
+        rc, out, err = self.d.ctl(*args, input=input)
+        self.assertEqual(rc, 1, out + err)
+        self.assertEqual(err.count("\n"), 1, err)
+        return err.rstrip("\n").removeprefix("shicksctl: ")
+
+    def relay(self):
+        return self.d.ctl_json("relay", "show")
+
+    def test_refused_at_relay_set_and_config_set(self):
+        host = "smtp.isp.example"
+        self.assertEqual(self.refused("relay", "set", "--host", host, "--tls", "none", "--username", "u",
+                                      "--password-stdin", input=PASSWORD + "\n"), refusal(host))
+        self.assertFalse(self.relay()["enabled"])  # nothing was written
+        self.assertEqual(self.relay()["username"], "")
+        # The same settings with TLS are fine; switching TLS off afterwards is refused.
+        self.ok("relay", "set", "--host", host, "--tls", "starttls", "--username", "u", "--password-stdin",
+                input=PASSWORD + "\n")
+        self.assertEqual(self.refused("config", "set", "relay.tls", "none"), refusal(host))
+        self.assertEqual(self.relay()["tls"], "starttls")
+        # The admin allows it for a relay on a trusted network.
+        out = self.ok("relay", "set", "--host", host, "--tls", "none", "--allow-plaintext-auth")
+        self.assertRegex(out, r"(?m)^plaintext AUTH allowed:\s+true$")
+        self.assertEqual(self.relay()["allow_plaintext_auth"], "true")
+        self.assertRegex(self.ok("relay", "show"), r"(?m)^plaintext AUTH allowed:\s+true$")
+        # Not kept: a later relay set without the flag is refused and changes nothing.
+        self.assertEqual(self.refused("relay", "set", "--host", host, "--port", "2525"), refusal(host))
+        self.assertEqual((self.relay()["port"], self.relay()["allow_plaintext_auth"]), ("25", "true"))
+        # Piecewise: withdrawing the permission, or moving the host, is checked too.
+        self.assertEqual(self.refused("config", "set", "relay.allow_plaintext_auth", "false"), refusal(host))
+        self.ok("config", "set", "relay.host", "relay.lan.example")  # the permission stands
+        self.ok("config", "set", "relay.tls", "starttls")
+        self.ok("config", "set", "relay.allow_plaintext_auth", "false")
+        self.assertEqual(self.refused("config", "set", "relay.tls", "none"), refusal("relay.lan.example"))
+        # Without a username there is no password to protect.
+        self.ok("relay", "set", "--host", host, "--username", "")
+        self.ok("config", "set", "relay.tls", "none")
+        self.assertEqual(self.refused("config", "set", "relay.username", "u"), refusal(host))
+        # relay clear forgets the permission with the rest.
+        self.ok("relay", "set", "--host", host, "--allow-plaintext-auth")
+        self.ok("relay", "clear")
+        self.assertEqual(self.relay()["allow_plaintext_auth"], "false")
+        log = self.d.log()
+        self.assertRegex(log, r"event=control\.request .*cmd=relay\.set .*result=refused reason=\"refusing to send")
+        self.assertNotIn(PASSWORD, log)
+
+    def test_loopback_relay_gets_auth_without_tls(self):
+        for host in ("localhost", "[::1]", "127.0.0.2"):
+            self.ok("relay", "set", "--host", host, "--tls", "none", "--username", "u", "--password-stdin",
+                    input=PASSWORD + "\n")
+        sink = fx.SmtpSink(self, auth=("relayuser", PASSWORD), auth_plaintext=True)
+        self.ok("relay", "set", "--host", sink.host, "--port", str(sink.port), "--tls", "none", "--username",
+                "relayuser", "--password-stdin", input=PASSWORD + "\n")
+        self.assertEqual(self.relay()["allow_plaintext_auth"], "false")
+        rc, out, err = self.d.ctl("relay", "test")
+        self.assertEqual(rc, 0, out + err)
+        self.assertRegex(out, r"(?m)^AUTH PLAIN \(credentials hidden\)\s+ok\s+235 2\.7\.0")
+        send(self.d, ["bob@far.example"])
+        m = self.delivered(sink)[0]
+        self.assertEqual((m["tls"], m["auth_user"]), (False, "relayuser"))
+        self.assertNotIn(PASSWORD, self.d.log())
+
+    def test_allowed_plaintext_auth_to_a_named_host(self):
+        name = loopback_name()
+        if name is None:
+            self.skipTest("this machine's name does not resolve to a loopback address")
+        sink = fx.SmtpSink(self, auth=("relayuser", PASSWORD), auth_plaintext=True)
+        args = ("relay", "set", "--host", name, "--port", str(sink.port), "--tls", "none", "--username", "relayuser",
+                "--password-stdin")
+        self.assertEqual(self.refused(*args, input=PASSWORD + "\n"), refusal(name))
+        self.ok(*args, "--allow-plaintext-auth", input=PASSWORD + "\n")
+        rc, out, err = self.d.ctl("relay", "test")
+        self.assertEqual(rc, 0, out + err)
+        send(self.d, ["bob@far.example"])
+        m = self.delivered(sink)[0]
+        self.assertEqual((m["tls"], m["auth_user"]), (False, "relayuser"))
+
+    def test_stored_settings_that_cannot_work_fail_clearly(self):
+        # Written before relay set refused them (an older version), straight into the table.
+        sink = fx.SmtpSink(self, auth=("relayuser", PASSWORD), auth_plaintext=True)
+        self.d.stop()
+        for k, v in (("relay.host", "smtp.isp.example"), ("relay.port", sink.port), ("relay.tls", "none"),
+                     ("relay.username", "relayuser"), ("relay.password", PASSWORD)):
+            self.d.set_setting(k, v)
+        self.d.start()
+        rc, out, err = self.d.ctl("relay", "test")
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("relay test FAILED: " + refusal("smtp.isp.example") + "\n", out)
+        self.assertNotRegex(out, r"(?m)^connect ")  # no connection is tried
+        send(self.d, ["bob@far.example"])
+        self.assertEqual(self.deferred_error(), refusal("smtp.isp.example"))
+        self.d.wait_log(r"event=relay\.session_failed relay=smtp\.isp\.example .*error=\"refusing to send")
+        self.assertEqual(sink.sessions, 0)
+        self.assertNotIn(PASSWORD, self.d.log())
 
 
 class ImplicitTls(TlsCase):

@@ -311,11 +311,13 @@ Action relay_set(const Args& a, CommandContext& ctx) {
   u.tls = a.opt_text("tls");
   u.username = a.opt_text("username");
   u.password = a.opt_text("password");
+  u.allow_plaintext_auth = a.opt_text("allow_plaintext_auth");
   Log what = {{"host", u.host}};
   if (u.port) what.emplace_back("port", *u.port);
   if (u.tls) what.emplace_back("tls", *u.tls);
   if (u.username) what.emplace_back("username", *u.username);
   if (u.password) what.emplace_back("password", "(new)");
+  if (u.allow_plaintext_auth) what.emplace_back("allow_plaintext_auth", *u.allow_plaintext_auth);
   SettingsCache* cache = ctx.settings;
   return {[u = std::move(u), cache](store::Connection& c) -> Result {
             auto r = admin::set_relay(c, u);
@@ -327,6 +329,7 @@ Action relay_set(const Args& a, CommandContext& ctx) {
             if (u.username) tell_cache(cache, "relay.username", *u.username);
             if (u.password) tell_cache(cache, "relay.password", *u.password);
             else if (u.username && u.username->empty()) tell_cache(cache, "relay.password", "");
+            tell_cache(cache, "relay.allow_plaintext_auth", u.allow_plaintext_auth.value_or("false"));
             return relay_json(*r);
           },
           std::move(what)};
@@ -441,7 +444,8 @@ Action queue_show(const Args& a, CommandContext&) {
   return {[id](store::Connection& c) { return answer(admin::show_queue(c, id), queue_json); }, {}};
 }
 
-// Everything is due now; rows a runner is sending keep their lease (no double send).
+// Everything is due now; rows a runner is sending keep their lease (no double send)
+// and are tried again at once should that attempt end deferred (the flush mark).
 Action queue_flush(const Args&, CommandContext& ctx) {
   auto wake = ctx.wake_relay;
   return {[wake](store::Connection& c) -> Result {
@@ -514,7 +518,7 @@ const Command kCommands[] = {
     {"mailbox.list", false, {"user"}, mailbox_list},
     {"mailbox.purge", true, {"user"}, mailbox_purge},
     {"relay.show", false, {}, relay_show},
-    {"relay.set", true, {"host", "port", "tls", "username", "password"}, relay_set},
+    {"relay.set", true, {"host", "port", "tls", "username", "password", "allow_plaintext_auth"}, relay_set},
     {"relay.clear", true, {}, relay_clear},
     {"spam.add", true, {"keywords"}, spam_add},
     {"spam.del", true, {"keywords"}, spam_del},
@@ -812,7 +816,8 @@ asio::awaitable<control::Response> relay_test(const control::Request& req, const
     co_return resp;
   }
   json r = {{"host", settings.host}, {"port", settings.port}, {"tls", ctx.settings->get("relay.tls")},
-            {"tls_verify", settings.verify}, {"auth", !settings.username.empty()}};
+            {"tls_verify", settings.verify}, {"auth", !settings.username.empty()},
+            {"allow_plaintext_auth", settings.allow_plaintext_auth}};
   auto report = co_await relay::test_relay(std::move(settings));
   json steps = json::array();
   for (const auto& st : report.steps) {

@@ -4,8 +4,10 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <functional>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/ssl/context.hpp>
 #include <fmt/core.h>
@@ -159,6 +162,7 @@ class Runtime {
       }
       if (managed) managed->start();
       prepare_database(opts, *settings, *spam);
+      if (managed) supervise(io, *managed, *pool);
       control->set_relay_wakeup(ctx->wake_relay);
       control->set_address_cache(addresses.get());
       listeners->start();
@@ -180,7 +184,24 @@ class Runtime {
     }
     log::info("ready").kv("threads", threads).kv("db_workers", cfg_.database.pool_size);
 
-    arm_signals(signals, *listeners, *control, *settings, *spam);
+    stop_ = [this, &io, &listeners, &control, &settings, &spam, &managed] {
+      if (stop_begun_.exchange(true)) return;
+      // The database stays up until the last commit; it is no longer restarted.
+      if (managed) managed->stop_restarting();
+      listeners->close();
+      control->close();
+      settings->stop();
+      spam->stop();
+      if (addresses_) addresses_->stop();
+      // A relay delivery in progress is abandoned; its recipients are sent again
+      // after the restart (at-least-once).
+      if (relay_) relay_->stop();
+      // Sessions answer 421 4.3.2 (-ERR for POP3) at their next read; a message
+      // being stored finishes first.
+      sessions_.shutdown_all();
+      start_watchdog(io);
+    };
+    arm_signals(signals);
     std::vector<std::thread> workers;
     for (unsigned i = 1; i < threads; ++i) workers.emplace_back([&io] { io.run(); });
     io.run();
@@ -195,8 +216,8 @@ class Runtime {
     listeners.reset();
     pool->stop();
     if (managed) managed->stop();
-    log::info("stopped");
-    return kExitOk;
+    log::info("stopped").kv("exit_status", exit_status_.load());
+    return exit_status_;
   }
 
  private:
@@ -226,34 +247,45 @@ class Runtime {
     spam.refresh(c);
   }
 
-  void arm_signals(asio::signal_set& signals, Listeners& listeners, ControlServer& control, SettingsCache& settings,
-                   SpamCache& spam) {
-    signals.async_wait([this, &signals, &listeners, &control, &settings, &spam](const std::error_code& ec, int sig) {
+  void arm_signals(asio::signal_set& signals) {
+    signals.async_wait([this, &signals](const std::error_code& ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
         reload();
-        arm_signals(signals, listeners, control, settings, spam);
+        arm_signals(signals);
         return;
       }
       log::info("signal").kv("signal", sig == SIGINT ? "SIGINT" : "SIGTERM").kv("action", "graceful stop");
-      listeners.close();
-      control.close();
-      settings.stop();
-      spam.stop();
-      if (addresses_) addresses_->stop();
-      // A relay delivery in progress is abandoned; its recipients are sent again
-      // after the restart (at-least-once).
-      if (relay_) relay_->stop();
-      // Sessions answer 421 4.3.2 (-ERR for POP3) at their next read; a message
-      // being stored finishes first.
-      sessions_.shutdown_all();
-      start_watchdog(signals.get_executor().context());
+      stop_();
     });
   }
 
+  // The managed mariadbd is watched from its own thread (managed_db.hpp). When it
+  // exits, the pool's connections are dead: they are dropped at once, and again once
+  // a restarted instance answers. When the restarts keep failing, shicksd stops as
+  // on SIGTERM and exits with status 1, so that systemd (Restart=on-failure) starts
+  // it, and with it the database, afresh.
+  void supervise(asio::io_context& io, store::ManagedDatabase& managed, store::DbPool& pool) {
+    store::ManagedDatabase::Callbacks cb;
+    cb.down = [&pool] { pool.reconnect_all(); };
+    cb.up = [&pool] { pool.reconnect_all(); };
+    cb.gave_up = [this, &io, &managed](unsigned failures, const std::string& last_error) {
+      exit_status_ = kExitFailure;
+      log::error("db.managed.gave_up")
+          .kv("failures", failures)
+          .kv("error", last_error)
+          .kv("error_log", managed.error_log().string())
+          .kv("action", "stopping shicksd")
+          .kv("exit_status", kExitFailure);
+      asio::post(io, [this] {
+        if (stop_) stop_();
+      });
+    };
+    managed.supervise(std::move(cb));
+  }
+
   // If sessions do not finish within server.shutdown_timeout_seconds, stop anyway.
-  void start_watchdog(asio::execution_context& ctx) {
-    auto& io = static_cast<asio::io_context&>(ctx);
+  void start_watchdog(asio::io_context& io) {
     unsigned seconds = cfg_.server.shutdown_timeout_seconds;
     watchdog_ = std::thread([this, &io, seconds] {
       std::unique_lock lock(wd_mu_);
@@ -310,6 +342,9 @@ class Runtime {
   MaildropWaiters maildrop_waiters_;
   relay::QueueRunner* relay_ = nullptr;  // set while the runner runs
   AddressCache* addresses_ = nullptr;  // stopped with the other refreshers
+  std::function<void()> stop_;  // the graceful stop (SIGTERM, or the database given up); io threads only
+  std::atomic<bool> stop_begun_{false};
+  std::atomic<int> exit_status_{kExitOk};
   std::thread watchdog_;
   std::mutex wd_mu_;
   std::condition_variable wd_cv_;

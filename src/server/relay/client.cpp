@@ -4,6 +4,7 @@
 
 #include "common/base64.hpp"
 #include "common/strings.hpp"
+#include "server/config/runtime_settings.hpp"
 
 namespace shicks::relay {
 
@@ -116,10 +117,11 @@ Step Client::after_hello() {
   return s;
 }
 
-// The password never crosses an unencrypted connection (design.md 8): with
-// relay.tls = none and a username set, the session fails instead.
+// The password never crosses the network unencrypted (design.md 8): with
+// relay.tls = none and a username set, the session fails instead, unless the relay
+// is on loopback or the admin allowed plaintext AUTH (a relay on a trusted network).
 Step Client::authenticate() {
-  if (!tls_active_) return fail("refusing to send the relay password without TLS (relay.tls is none)");
+  if (!tls_active_ && !opts_.allow_plaintext_auth) return fail(config::plaintext_auth_refusal(opts_.relay_host));
   if (!ext_.auth) return fail("the relay does not offer AUTH");
   if (ext_.auth_plain) {
     // RFC 4616: authzid NUL authcid NUL password, with the initial response (RFC 4954 4).

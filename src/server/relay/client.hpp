@@ -34,6 +34,10 @@ struct ClientOptions {
   TlsMode tls = TlsMode::starttls;
   std::string username;                // AUTH when not empty
   std::string password;
+  // AUTH over a connection without TLS (relay.tls none): only to a loopback relay or
+  // with relay.allow_plaintext_auth (config::check_relay_auth).
+  bool allow_plaintext_auth = false;
+  std::string relay_host;              // for the refusal's text
 };
 
 // What the server announced in its EHLO reply (RFC 5321 4.1.1.1).

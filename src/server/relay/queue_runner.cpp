@@ -97,6 +97,12 @@ std::string deliver_dsn(store::Connection& c, const DsnInput& tmpl, std::uint64_
   return "delivered";
 }
 
+// What recording one message's results did.
+struct Recorded {
+  std::string dsn;                      // what became of the DSN, when there was one
+  std::vector<std::uint64_t> flushed;   // deferred rows due again at once (queue flush during the attempt)
+};
+
 // The results of one message, written under our lease.
 struct RecordJob {
   std::string owner;
@@ -105,14 +111,15 @@ struct RecordJob {
   std::vector<store::relay::Deferral> deferred;
   std::vector<std::uint64_t> bounced;
   DsnInput dsn;  // recipients: the bounced ones
-  std::string operator()(store::Connection& c) const {
-    if (!deferred.empty()) store::relay::defer(c, owner, deferred);
+  Recorded operator()(store::Connection& c) const {
+    Recorded r;
+    if (!deferred.empty()) r.flushed = store::relay::defer(c, owner, deferred);
     if (!done.empty()) store::relay::remove(c, owner, message_id, done);
-    if (bounced.empty()) return {};
+    if (bounced.empty()) return r;
     // The DSN first: should the removal fail, the DSN may come twice, never not at all.
-    std::string outcome = deliver_dsn(c, dsn, message_id);
+    r.dsn = deliver_dsn(c, dsn, message_id);
     store::relay::remove(c, owner, message_id, bounced);
-    return outcome;
+    return r;
   }
 };
 
@@ -147,6 +154,7 @@ struct Logged {
   std::string rcpt;
   std::string detail;  // the reply or error
   std::string extra;   // deferred: seconds until the retry; bounced: status
+  std::uint64_t row = 0;
 };
 
 // Turns one message's results into a RecordJob, runs it, then logs and counts.
@@ -187,7 +195,7 @@ asio::awaitable<void> record(daemon::ServerContext& ctx, const std::string& owne
         logged.push_back({Logged::bounced, row.recipient, why, status});
       } else {
         job.deferred.push_back(store::relay::Deferral{row.id, d.delay_seconds, r.diagnostic});
-        logged.push_back({Logged::deferred, row.recipient, r.diagnostic, std::to_string(d.delay_seconds)});
+        logged.push_back({Logged::deferred, row.recipient, r.diagnostic, std::to_string(d.delay_seconds), row.id});
       }
     }
   }
@@ -211,17 +219,22 @@ asio::awaitable<void> record(daemon::ServerContext& ctx, const std::string& owne
             .kv("relay", s.host).kv("reply", l.detail);
         ctx.stats.emit("relay.sent", {{"message", mid}, {"rcpt", l.rcpt}});
         break;
-      case Logged::deferred:
+      case Logged::deferred: {
         ctx.stats.relay_deferred++;
-        log::info("relay.deferred").kv("message_id", msg.message_id).kv("from", msg.sender).kv("rcpt", l.rcpt)
-            .kv("retry_in", l.extra).kv("error", l.detail);
-        ctx.stats.emit("relay.deferred", {{"message", mid}, {"rcpt", l.rcpt}, {"retry_in", l.extra}, {"error", l.detail}});
+        bool flushed = std::find(res->flushed.begin(), res->flushed.end(), l.row) != res->flushed.end();
+        std::string retry_in = flushed ? "0" : l.extra;
+        log::Event ev(log::Level::info, "relay.deferred");
+        ev.kv("message_id", msg.message_id).kv("from", msg.sender).kv("rcpt", l.rcpt).kv("retry_in", retry_in);
+        if (flushed) ev.kv("flushed", "yes");  // queue flush during the attempt: retried at once
+        ev.kv("error", l.detail);
+        ctx.stats.emit("relay.deferred", {{"message", mid}, {"rcpt", l.rcpt}, {"retry_in", retry_in}, {"error", l.detail}});
         break;
+      }
       case Logged::bounced:
         ctx.stats.relay_bounced++;
         log::warn("relay.bounced").kv("message_id", msg.message_id).kv("from", msg.sender).kv("rcpt", l.rcpt)
-            .kv("status", l.extra).kv("error", l.detail).kv("dsn", *res);
-        ctx.stats.emit("relay.bounced", {{"message", mid}, {"rcpt", l.rcpt}, {"status", l.extra}, {"dsn", *res}});
+            .kv("status", l.extra).kv("error", l.detail).kv("dsn", res->dsn);
+        ctx.stats.emit("relay.bounced", {{"message", mid}, {"rcpt", l.rcpt}, {"status", l.extra}, {"dsn", res->dsn}});
         break;
     }
   }
@@ -237,6 +250,7 @@ RelaySettings current_settings(const daemon::SettingsCache& settings, const std:
   s.verify = !(settings.get("relay.tls_verify") == "false");
   s.username = settings.get("relay.username");
   s.password = settings.get("relay.password");
+  s.allow_plaintext_auth = settings.get("relay.allow_plaintext_auth") == "true";
   s.helo_name = helo_name;
   return s;
 }

@@ -15,6 +15,7 @@
 #include <asio/use_awaitable.hpp>
 #include <fmt/core.h>
 
+#include "server/config/runtime_settings.hpp"
 #include "server/net/endpoint.hpp"
 #include "server/net/stream.hpp"
 #include "server/net/tls.hpp"
@@ -50,6 +51,17 @@ struct ChunkJob {
 std::string bare_host(const std::string& host) {
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') return host.substr(1, host.size() - 2);
   return host;
+}
+
+ClientOptions client_options(const RelaySettings& s) {
+  ClientOptions o;
+  o.helo_name = s.helo_name;
+  o.tls = s.tls;
+  o.username = s.username;
+  o.password = s.password;
+  o.allow_plaintext_auth = s.allow_plaintext_auth || config::is_loopback_host(s.host);
+  o.relay_host = s.host;
+  return o;
 }
 
 bool is_address(const std::string& host) {
@@ -105,7 +117,7 @@ struct SmtpSession::Impl {
         host(bare_host(s.host)),
         deadline(d),
         step_cap(cap),
-        client(ClientOptions{s.helo_name, s.tls, s.username, s.password}) {
+        client(client_options(s)) {
     // TLS 1.2 or newer with the listeners' suites (net/tls.hpp; design.md 8); the
     // peer's certificate chain and its name are checked against the system's trust
     // store unless relay.tls_verify is false.
@@ -279,6 +291,13 @@ void SmtpSession::close() { impl_->close(); }
 asio::awaitable<bool> SmtpSession::open() {
   Impl& m = *impl_;
   std::string why;
+  // Settings that can never send their password (stored before `relay set` refused
+  // them): no connection at all; the client refuses AUTH without TLS as well.
+  ClientOptions opts = client_options(m.s);
+  if (opts.tls == TlsMode::none && !opts.username.empty() && !opts.allow_plaintext_auth) {
+    m.fail(config::plaintext_auth_refusal(m.s.host));
+    co_return false;
+  }
   try {
     co_await m.connect();
     if (m.s.tls == TlsMode::implicit) co_await m.handshake();

@@ -30,6 +30,7 @@ struct RelaySettings {
   bool verify = true;
   std::string username;
   std::string password;
+  bool allow_plaintext_auth = false;  // relay.allow_plaintext_auth
   std::string helo_name;  // server.hostname
 };
 

@@ -249,6 +249,12 @@ Action Protocol::on_data() {
   Action a;
   a.kind = Action::read_data;
   a.reply = r(354, "", "End data with <CR><LF>.<CR><LF>");
+  // Postfix's smtpd_forbid_bare_newline = normalize, for authenticated submission
+  // only: clients such as `curl -T` send a file's LF line ends as they are. The MX
+  // port stays strict (the SMTP smuggling defence); either way only CRLF.CRLF ends
+  // the message.
+  if (policy_.listener != Listener::mx && !user_.empty() && policy_.submission_bare_lf_normalise)
+    a.bare_lf = BareLf::normalise;
   return a;
 }
 
@@ -258,6 +264,12 @@ Action Protocol::on_data_end(const DataOutcome& d) {
     // Only CRLF.CRLF ends DATA; a bare CR or LF is refused rather than guessed at
     // (the defence against SMTP smuggling).
     return fail(r(550, "5.5.2", "Error: bare CR or LF in the message; only CRLF line ends are allowed"));
+  }
+  if (d.nul) {
+    reset_transaction();
+    // RFC 5321 4.5.2 / RFC 5322 2.3 / RFC 6152: mail text never holds NUL; the
+    // message is refused rather than stored or relayed with it.
+    return fail(r(554, "5.6.0", "Error: NUL character in the message; it is not allowed in mail"));
   }
   if (d.too_big) {
     reset_transaction();

@@ -15,6 +15,7 @@
 #include "server/auth/sasl.hpp"
 #include "server/smtp/address.hpp"
 #include "server/smtp/command.hpp"
+#include "server/smtp/data_decoder.hpp"
 #include "server/smtp/reply.hpp"
 
 namespace shicks::smtp {
@@ -32,6 +33,9 @@ struct Policy {
   bool plaintext_auth_on_loopback = true;
   bool relay_configured = false;  // relay.host is set
   bool sender_must_match_auth = true;
+  // smtp.submission_bare_lf = normalise: on submission and SMTPS, after AUTH, a bare
+  // LF in DATA is a line end (stored as CRLF); on the MX port it is always refused.
+  bool submission_bare_lf_normalise = true;
   std::uint64_t max_message_size = 26214400;
   unsigned max_recipients = 100;
   unsigned max_errors = 10;  // error replies before "421 too many errors"
@@ -77,12 +81,14 @@ struct Action {
     authenticate,     // verify `credentials` -> on_auth_result()
     sasl_continue,    // send `reply` (334), hand the next raw line to on_sasl_line()
     start_tls,        // send `reply` (220), drop buffered plaintext, handshake -> on_tls_started()
-    read_data,        // send `reply` (354), read the message with a DataDecoder -> on_data_end()
+    read_data,        // send `reply` (354), read the message with a DataDecoder (in the
+                      // `bare_lf` mode) -> on_data_end()
     deliver,          // store transaction() -> on_delivered()
   } kind = send;
   Reply reply;
   Mailbox mailbox;
   auth::Credentials credentials;
+  BareLf bare_lf = BareLf::reject;  // read_data
 };
 
 class Protocol {
@@ -104,6 +110,7 @@ class Protocol {
   void on_tls_started();
   struct DataOutcome {
     bool bare_line_ending = false;
+    bool nul = false;  // a NUL octet in the message
     bool too_big = false;
     std::uint64_t size = 0;
   };

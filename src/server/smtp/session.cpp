@@ -111,6 +111,7 @@ class Session {
     p.plaintext_auth_on_loopback = ctx_.settings.flag("auth.allow_plaintext_on_loopback");
     p.relay_configured = !ctx_.settings.get("relay.host").empty();
     p.sender_must_match_auth = ctx_.settings.flag("smtp.sender_must_match_auth");
+    p.submission_bare_lf_normalise = ctx_.settings.get("smtp.submission_bare_lf") != "reject";
     p.max_message_size = ctx_.cfg.smtp.max_message_size_bytes;
     p.max_recipients = ctx_.cfg.smtp.max_recipients;
     p.max_errors = ctx_.cfg.smtp.max_errors;
@@ -132,7 +133,7 @@ class Session {
 
   asio::awaitable<bool> fill(std::chrono::seconds limit);  // false: the connection is done
   asio::awaitable<bool> perform(Action a);                  // false: close the session
-  asio::awaitable<Action> read_message();
+  asio::awaitable<Action> read_message(BareLf bare_lf);
   asio::awaitable<Action> authenticate(const auth::Credentials& c);
   asio::awaitable<Action> deliver();
 
@@ -316,7 +317,8 @@ asio::awaitable<bool> Session::perform(Action a) {
       case Action::read_data: {
         queue(a.reply);
         co_await flush();
-        a = co_await read_message();
+        const BareLf bare_lf = a.bare_lf;
+        a = co_await read_message(bare_lf);
         if (a.kind == Action::close && a.reply.code == 0) co_return false;  // connection lost mid-DATA
         continue;
       }
@@ -328,8 +330,8 @@ asio::awaitable<bool> Session::perform(Action a) {
   }
 }
 
-asio::awaitable<Action> Session::read_message() {
-  DataDecoder decoder(ctx_.cfg.smtp.max_message_size_bytes);
+asio::awaitable<Action> Session::read_message(BareLf bare_lf) {
+  DataDecoder decoder(ctx_.cfg.smtp.max_message_size_bytes, bare_lf);
   body_.clear();
   std::string pending = reader_.take();
   const auto data_timeout = std::chrono::seconds(ctx_.cfg.smtp.data_timeout_seconds);
@@ -350,14 +352,16 @@ asio::awaitable<Action> Session::read_message() {
   ctx_.stats.smtp_bytes_received += decoder.size();
   Protocol::DataOutcome d;
   d.bare_line_ending = decoder.bare_line_ending();
+  d.nul = decoder.nul();
   d.too_big = decoder.too_big();
   d.size = decoder.size();
-  if (d.bare_line_ending || d.too_big) {
+  if (d.bare_line_ending || d.nul || d.too_big) {
     ctx_.stats.smtp_messages_rejected++;
-    event(log::Level::info, "smtp.message_refused")
-        .kv("reason", d.bare_line_ending ? "bare-cr-or-lf" : "too-big")
-        .kv("size", d.size);
+    const char* reason = d.bare_line_ending ? "bare-cr-or-lf" : d.nul ? "nul" : "too-big";
+    event(log::Level::info, "smtp.message_refused").kv("reason", reason).kv("size", d.size);
     body_.clear();
+  } else if (decoder.normalised_line_ends() > 0) {
+    event(log::Level::info, "smtp.bare_lf_normalised").kv("lines", decoder.normalised_line_ends());
   }
   co_return proto_.on_data_end(d);
 }

@@ -154,6 +154,34 @@ void write_setting(Connection& c, std::string_view name, std::string_view value)
   c.exec(sql::kSettingSet, {name, value});
 }
 
+// The relay settings that decide whether the relay password may go without TLS
+// (config::check_relay_auth), read and locked in one statement: two changes at once
+// wait for each other instead of each passing the check against the other's old value.
+struct RelayAuth {
+  std::string host, tls, username, allow_plaintext_auth;
+  std::string* field(std::string_view name) {
+    if (name == "relay.host") return &host;
+    if (name == "relay.tls") return &tls;
+    if (name == "relay.username") return &username;
+    if (name == "relay.allow_plaintext_auth") return &allow_plaintext_auth;
+    return nullptr;
+  }
+  std::optional<std::string> problem() const {
+    return config::check_relay_auth(host, tls, username, allow_plaintext_auth);
+  }
+};
+
+RelayAuth lock_relay_auth(Connection& c) {
+  RelayAuth a;
+  for (const char* k : {"relay.host", "relay.tls", "relay.username", "relay.allow_plaintext_auth"})
+    *a.field(k) = std::string(config::find_runtime_setting(k)->default_value);
+  for (auto& row : c.query(sql::kSettingsLockRelayAuth)) {
+    std::string name = row.take(0);
+    if (auto* f = a.field(name)) *f = row.take(1);
+  }
+  return a;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- users
@@ -349,6 +377,12 @@ Outcome<Setting> set_setting(Connection& c, const std::string& name, const std::
                               name));
   if (auto e = config::validate_runtime_setting(name, value)) return refuse(*e);
   return transact(c, [&]() -> Outcome<Setting> {
+    RelayAuth probe;
+    if (probe.field(name)) {
+      RelayAuth relay = lock_relay_auth(c);
+      *relay.field(name) = value;
+      if (auto e = relay.problem()) return refuse(*e);
+    }
     write_setting(c, name, value);
     bump(c, kSettingsCounter);
     return setting_from(*s, value);
@@ -361,15 +395,20 @@ Outcome<std::vector<Setting>> set_relay(Connection& c, const RelayUpdate& u) {
   if (u.port) writes.emplace_back("relay.port", *u.port);
   if (u.tls) writes.emplace_back("relay.tls", *u.tls);
   if (u.username) writes.emplace_back("relay.username", *u.username);
+  // Not kept from an earlier relay set: each one that needs it says so again.
+  writes.emplace_back("relay.allow_plaintext_auth", u.allow_plaintext_auth.value_or("false"));
   for (const auto& [k, v] : writes)
     if (auto e = config::validate_runtime_setting(k, v)) return refuse(*e);
   if (u.password) {
     if (auto e = shicks::admin::check_password(*u.password)) return refuse(fmt::format("relay password: {}", *e));
   }
   return transact(c, [&]() -> Outcome<std::vector<Setting>> {
-    std::string username = u.username ? *u.username : stored_setting(c, "relay.username").value_or("");
-    if (u.password && username.empty())
+    RelayAuth relay = lock_relay_auth(c);
+    for (const auto& [k, v] : writes)
+      if (auto* f = relay.field(k)) *f = v;
+    if (u.password && relay.username.empty())
       return refuse("a relay password needs a relay username (--username)");
+    if (auto e = relay.problem()) return refuse(*e);
     for (const auto& [k, v] : writes) write_setting(c, k, v);
     if (u.password) write_setting(c, "relay.password", *u.password);
     else if (u.username && u.username->empty()) write_setting(c, "relay.password", "");

@@ -112,15 +112,19 @@ Outcome<Setting> set_setting(Connection& c, const std::string& name, const std::
 struct RelayUpdate {
   std::string host;  // required
   std::optional<std::string> port, tls, username, password;
+  std::optional<std::string> allow_plaintext_auth;  // "true"/"false"; not given: "false"
 };
-// Writes the given relay settings (the others keep their values). An empty username
-// also clears the password. Returns the relay.* settings afterwards.
+// Writes the given relay settings (the others keep their values, but
+// relay.allow_plaintext_auth is always written: "false" unless given). An empty
+// username also clears the password. Refused when the result could never send its
+// password (config::check_relay_auth). Returns the relay.* settings afterwards.
 Outcome<std::vector<Setting>> set_relay(Connection& c, const RelayUpdate& u);
-// relay.host/port/tls/username/password back to their defaults: no relaying.
+// relay.host/port/tls/username/password/allow_plaintext_auth back to their defaults:
+// no relaying.
 std::vector<Setting> clear_relay(Connection& c);
 // The settings that set_relay and clear_relay manage.
 inline constexpr const char* kRelayKeys[] = {"relay.host", "relay.port", "relay.tls", "relay.username",
-                                             "relay.password"};
+                                             "relay.password", "relay.allow_plaintext_auth"};
 
 // ---- spam keywords
 struct Keyword {

@@ -45,6 +45,7 @@ void DbPool::stop() {
 
 void DbPool::worker_main(unsigned index) {
   Connection conn(opts_);
+  std::uint64_t epoch = epoch_.load();
   for (;;) {
     Job job;
     {
@@ -53,6 +54,10 @@ void DbPool::worker_main(unsigned index) {
       if (queue_.empty()) break;  // stopping and drained
       job = std::move(queue_.front());
       queue_.pop_front();
+    }
+    if (std::uint64_t now = epoch_.load(); now != epoch) {
+      epoch = now;
+      conn.disconnect();
     }
     bool was_connected = conn.connected();
     job(&conn);

@@ -6,7 +6,9 @@
 //
 // and resumes on its own executor with Expected<R, DbFailure>. The job queue is
 // bounded; when it is full the caller gets DbFailure::busy at once (-> 451 / [SYS/TEMP]).
+#include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -59,6 +61,10 @@ class DbPool {
   bool try_submit(Job job);
   // Finishes running jobs, cancels queued ones, joins the threads.
   void stop();
+  // The server went away or was replaced (the managed database restarted): every
+  // worker drops its connection before its next job and connects afresh, instead
+  // of failing that job on a connection to the old server. Any thread.
+  void reconnect_all() { epoch_.fetch_add(1); }
 
   std::size_t queue_depth() const;
   std::size_t queue_limit() const { return limit_; }
@@ -74,6 +80,7 @@ class DbPool {
   std::condition_variable cv_;
   std::deque<Job> queue_;
   bool stopping_ = false;
+  std::atomic<std::uint64_t> epoch_{0};
   std::vector<std::thread> workers_;
 };
 

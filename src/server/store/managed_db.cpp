@@ -2,11 +2,14 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +24,7 @@
 #include <fmt/core.h>
 
 #include "common/log.hpp"
+#include "server/store/restart_policy.hpp"
 #include "server/store/schema.hpp"
 
 namespace shicks::store {
@@ -80,6 +84,31 @@ void terminate(pid_t pid, bool child, std::chrono::milliseconds grace) {
   wait_gone(pid, child, 10s);
 }
 
+// A descriptor that polls readable when `pid` exits (Linux 5.3); -1 without one.
+int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+  return int(::syscall(SYS_pidfd_open, pid, 0));
+#else
+  (void)pid;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+// "exit:1", "signal:KILL": how a child ended, for the log.
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return fmt::format("exit:{}", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    const char* name = ::sigabbrev_np(WTERMSIG(status));
+    return name ? fmt::format("signal:{}", name) : fmt::format("signal:{}", WTERMSIG(status));
+  }
+  return fmt::format("status:{}", status);
+}
+
+std::int64_t ms_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t).count();
+}
+
 }  // namespace
 
 ManagedDatabase::ManagedDatabase(const config::Config& cfg, std::string os_user) : cfg_(cfg) {
@@ -91,15 +120,15 @@ ManagedDatabase::ManagedDatabase(const config::Config& cfg, std::string os_user)
   pidfile_ = rundir_ / "mariadb.pid";
   errlog_ = logdir_ / "mariadb.err";
   lockfile_ = state_ / "shicksd.lock";
-  root_ = ::geteuid() == 0;
   if (!os_user.empty()) os_user_ = std::move(os_user);
   else if (passwd* pw = ::getpwuid(::geteuid())) os_user_ = pw->pw_name;
-  else os_user_ = root_ ? "root" : std::to_string(::geteuid());
+  else os_user_ = ::geteuid() == 0 ? "root" : std::to_string(::geteuid());
 }
 
 ManagedDatabase::~ManagedDatabase() {
   stop();
   if (lock_fd_ >= 0) ::close(lock_fd_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
 ConnectOptions ManagedDatabase::connect_options(bool with_database) const {
@@ -254,9 +283,11 @@ void ManagedDatabase::wait_until_ready() {
   opts.connect_timeout_seconds = 2;
   std::string last_error;
   while (std::chrono::steady_clock::now() < deadline) {
+    if (exit_ || no_restart_) throw StartupError("shicksd is stopping");
     int status = 0;
-    pid_t r = ::waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) {
+    pid_t pid = pid_;
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
       pid_ = -1;
       throw StartupError(fmt::format("mariadbd exited during start-up ({}); last lines of {}:{}",
                                      WIFEXITED(status) ? "status " + std::to_string(WEXITSTATUS(status))
@@ -275,7 +306,7 @@ void ManagedDatabase::wait_until_ready() {
     }
     std::this_thread::sleep_for(100ms);
   }
-  stop();
+  kill_child();
   throw StartupError(fmt::format("mariadbd did not answer within {} s (database.start_timeout_seconds){}; "
                                  "last lines of {}:{}",
                                  cfg_.database.start_timeout_seconds, last_error.empty() ? "" : ": " + last_error,
@@ -298,10 +329,147 @@ void ManagedDatabase::start() {
 }
 
 void ManagedDatabase::stop() {
-  if (pid_ <= 0) return;
-  log::info("db.managed.stop").kv("pid", pid_);
-  terminate(pid_, true, std::chrono::seconds(std::max(cfg_.database.start_timeout_seconds, 60u)));
+  no_restart_ = true;
+  exit_ = true;
+  wake();
+  if (supervisor_.joinable()) supervisor_.join();
+  kill_child();
+}
+
+void ManagedDatabase::kill_child() {
+  pid_t pid = pid_;
+  if (pid <= 0) return;
+  log::info("db.managed.stop").kv("pid", pid);
+  terminate(pid, true, std::chrono::seconds(std::max(cfg_.database.start_timeout_seconds, 60u)));
   pid_ = -1;
+}
+
+// ------------------------------------------------------------------ supervision
+
+void ManagedDatabase::supervise(Callbacks cb) {
+  if (supervisor_.joinable() || pid_ <= 0) return;
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake_fd_ < 0) throw StartupError(fmt::format("eventfd: {}", std::strerror(errno)));
+  supervisor_ = std::thread([this, cb = std::move(cb)] { supervisor_main(cb); });
+}
+
+void ManagedDatabase::stop_restarting() {
+  if (no_restart_.exchange(true)) return;
+  wake();
+}
+
+void ManagedDatabase::wake() {
+  if (wake_fd_ < 0) return;
+  std::uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);
+}
+
+// Sleeps `d` unless stop_restarting() or stop() comes first (false then).
+bool ManagedDatabase::sleep_unless_stopped(std::chrono::milliseconds d) {
+  auto deadline = std::chrono::steady_clock::now() + d;
+  for (;;) {
+    if (no_restart_ || exit_) return false;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return true;
+    pollfd p{wake_fd_, POLLIN, 0};
+    if (::poll(&p, 1, int(left.count()) + 1) > 0) {
+      std::uint64_t v;
+      (void)!::read(wake_fd_, &v, sizeof v);
+    }
+  }
+}
+
+// Nothing more to supervise: keep the thread (and so PR_SET_PDEATHSIG of a child it
+// forked) until stop().
+void ManagedDatabase::wait_for_exit_request() {
+  while (!exit_) {
+    pollfd p{wake_fd_, POLLIN, 0};
+    if (::poll(&p, 1, 1000) > 0) {
+      std::uint64_t v;
+      (void)!::read(wake_fd_, &v, sizeof v);
+    }
+  }
+}
+
+void ManagedDatabase::supervisor_main(Callbacks cb) {
+  RestartPolicy policy;
+  policy.started(std::chrono::steady_clock::now());
+  for (;;) {
+    // Wait for the running instance to exit, or for stop().
+    pid_t pid = pid_;
+    int pidfd = open_pidfd(pid);
+    int status = 0;
+    bool exited = false;
+    while (!exit_) {
+      pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {pidfd, POLLIN, 0}};
+      // Without a pidfd (a kernel older than 5.3), look every 200 ms.
+      int n = ::poll(fds, pidfd >= 0 ? 2 : 1, pidfd >= 0 ? -1 : 200);
+      if (n > 0 && (fds[0].revents & POLLIN)) {
+        std::uint64_t v;
+        (void)!::read(wake_fd_, &v, sizeof v);
+      }
+      pid_t r = ::waitpid(pid, &status, WNOHANG);
+      if (r == pid) {
+        exited = true;
+        break;
+      }
+      if (r < 0 && errno == ECHILD) {  // not ours to wait for any more: treat as gone
+        status = 0;
+        exited = true;
+        break;
+      }
+    }
+    if (pidfd >= 0) ::close(pidfd);
+    if (!exited) return;  // stop(): it terminates the child
+
+    auto down_at = std::chrono::steady_clock::now();
+    pid_ = -1;
+    std::string last_error = "mariadbd ended (" + describe_status(status) + ")";
+    log::warn("db.managed.exited").kv("pid", pid).kv("status", describe_status(status));
+    if (cb.down) cb.down();
+    if (no_restart_) {
+      log::info("db.managed.not_restarting").kv("reason", "shicksd is stopping");
+      wait_for_exit_request();
+      return;
+    }
+
+    for (;;) {
+      auto delay = policy.failed(std::chrono::steady_clock::now());
+      if (!delay) {
+        if (cb.gave_up) cb.gave_up(policy.failures(), last_error);
+        wait_for_exit_request();
+        return;
+      }
+      log::warn("db.managed.restarting").kv("attempt", policy.failures()).kv("delay_ms", delay->count());
+      if (!sleep_unless_stopped(*delay)) {
+        log::info("db.managed.not_restarting").kv("reason", "shicksd is stopping");
+        wait_for_exit_request();
+        return;
+      }
+      try {
+        stop_stale_instances();  // anything else on our data directory: we hold the lock
+        spawn();
+        wait_until_ready();
+      } catch (const std::exception& e) {
+        last_error = e.what();
+        log::warn("db.managed.restart_failed").kv("attempt", policy.failures()).kv("error", last_error);
+        if (exit_) return;  // stop(): it terminates a child still starting
+        if (no_restart_) {
+          log::info("db.managed.not_restarting").kv("reason", "shicksd is stopping");
+          wait_for_exit_request();
+          return;
+        }
+        continue;
+      }
+      policy.started(std::chrono::steady_clock::now());
+      log::info("db.managed.restarted")
+          .kv("pid", pid_.load())
+          .kv("attempt", policy.failures())
+          .kv("downtime_ms", ms_since(down_at));
+      if (cb.up) cb.up();
+      break;
+    }
+  }
 }
 
 }  // namespace shicks::store

@@ -59,12 +59,24 @@ std::uint64_t remove(Connection& c, const std::string& owner, std::uint64_t mess
   });
 }
 
-void defer(Connection& c, const std::string& owner, const std::vector<Deferral>& rows) {
-  in_transaction(c, [&] {
-    for (const auto& d : rows) {
-      std::string error = d.error.substr(0, 1000);  // last_error is VARCHAR(1024)
-      c.exec(sql::kRelayDefer, {error, d.delay_seconds, d.id, owner});
+std::vector<std::uint64_t> defer(Connection& c, const std::string& owner, const std::vector<Deferral>& rows) {
+  // Rows are locked in id order, as `queue flush` (a scan of the primary key) locks
+  // them; a deadlock with it all the same is retried.
+  std::vector<const Deferral*> sorted;
+  for (const auto& d : rows) sorted.push_back(&d);
+  std::sort(sorted.begin(), sorted.end(), [](const Deferral* a, const Deferral* b) { return a->id < b->id; });
+  return in_transaction_retrying(c, [&] {
+    std::vector<std::uint64_t> flushed;
+    for (const Deferral* d : sorted) {
+      auto mark = c.query_one(sql::kRelayFlushRequested, {d->id, owner});
+      if (!mark) continue;  // no longer ours (the lease ran out) or deleted
+      bool now = mark->i64(0) != 0;
+      std::string error = d->error.substr(0, 1000);  // last_error is VARCHAR(1024)
+      std::uint64_t delay = now ? 0 : d->delay_seconds;
+      c.exec(sql::kRelayDefer, {error, delay, d->id, owner});
+      if (now) flushed.push_back(d->id);
     }
+    return flushed;
   });
 }
 
@@ -78,6 +90,8 @@ std::uint64_t release_owner_prefix(Connection& c, const std::string& prefix) {
   return c.exec(sql::kRelayReleaseOwner, {prefix, prefix});
 }
 
-std::uint64_t flush(Connection& c) { return c.exec(sql::kRelayFlush); }
+std::uint64_t flush(Connection& c) {
+  return in_transaction_retrying(c, [&] { return c.exec(sql::kRelayFlush); });
+}
 
 }  // namespace shicks::store::relay

@@ -40,12 +40,16 @@ struct Deferral {
   std::uint64_t delay_seconds = 0;
   std::string error;
 };
-void defer(Connection& c, const std::string& owner, const std::vector<Deferral>& rows);
+// Records temporary failures of rows still claimed by `owner`: each is due again
+// after its delay, or at once when `queue flush` ran during the attempt (the row's
+// flush mark). Returns the ids of the rows retried at once for that reason.
+std::vector<std::uint64_t> defer(Connection& c, const std::string& owner, const std::vector<Deferral>& rows);
 // Gives rows back without counting an attempt (shutdown, a batch cut short).
 void release(Connection& c, const std::string& owner, const std::vector<std::uint64_t>& ids);
 // Releases every lease whose owner starts with `prefix` (this daemon's earlier runs).
 std::uint64_t release_owner_prefix(Connection& c, const std::string& prefix);
-// Makes every row due now; returns the number of rows.
+// Makes every row due now, and marks the rows leased to an attempt in progress so
+// that a deferral of that attempt is retried at once; returns the number of rows.
 std::uint64_t flush(Connection& c);
 
 }  // namespace shicks::store::relay

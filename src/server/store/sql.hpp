@@ -26,6 +26,11 @@ inline constexpr Sql kSettingInsertDefault{
     "INSERT IGNORE INTO settings (name, value, updated_at) VALUES (?, ?, UTC_TIMESTAMP(6))"};
 inline constexpr Sql kSettingsAll{"SELECT name, value FROM settings ORDER BY name"};
 inline constexpr Sql kSettingGet{"SELECT value FROM settings WHERE name = ?"};
+// The relay settings that decide whether AUTH may go without TLS, locked for a
+// change to one of them (admin_store.cpp).
+inline constexpr Sql kSettingsLockRelayAuth{
+    "SELECT name, value FROM settings WHERE name IN ('relay.allow_plaintext_auth', 'relay.host', 'relay.tls', "
+    "'relay.username') ORDER BY name FOR UPDATE"};
 inline constexpr Sql kSettingSet{
     "INSERT INTO settings (name, value, updated_at) VALUES (?, ?, UTC_TIMESTAMP(6)) "
     "ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = VALUES(updated_at)"};
@@ -135,8 +140,10 @@ inline constexpr Sql kRelayDue{
     "SELECT id FROM relay_queue WHERE next_attempt_at <= UTC_TIMESTAMP(6) "
     "AND (claimed_until IS NULL OR claimed_until < UTC_TIMESTAMP(6)) ORDER BY next_attempt_at, id LIMIT ? "
     "FOR UPDATE SKIP LOCKED"};
+// A claim clears a flush mark: this attempt starts after the flush it stood for.
 inline constexpr Sql kRelayClaim{
-    "UPDATE relay_queue SET claimed_by = ?, claimed_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND WHERE id = ?"};
+    "UPDATE relay_queue SET claimed_by = ?, claimed_until = UTC_TIMESTAMP(6) + INTERVAL ? SECOND, "
+    "flush_requested = 0 WHERE id = ?"};
 inline constexpr Sql kRelayClaimedRow{
     "SELECT q.id, q.message_id, q.sender, q.recipient, q.attempts, "
     "TIMESTAMPDIFF(SECOND, q.created_at, UTC_TIMESTAMP(6)), TIMESTAMPDIFF(SECOND, '1970-01-01', q.created_at), "
@@ -146,17 +153,25 @@ inline constexpr Sql kRelayNextDue{
     "SELECT TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), "
     "MIN(GREATEST(next_attempt_at, COALESCE(claimed_until, next_attempt_at)))) DIV 1000 FROM relay_queue"};
 inline constexpr Sql kRelayDone{"DELETE FROM relay_queue WHERE id = ? AND claimed_by = ?"};
+// A deferral reads (and locks) the flush mark first: a `queue flush` during the
+// attempt makes the retry immediate (delay 0) instead of the backoff.
+inline constexpr Sql kRelayFlushRequested{
+    "SELECT flush_requested FROM relay_queue WHERE id = ? AND claimed_by = ? FOR UPDATE"};
 inline constexpr Sql kRelayDefer{
     "UPDATE relay_queue SET attempts = attempts + 1, last_attempt_at = UTC_TIMESTAMP(6), last_error = ?, "
-    "next_attempt_at = UTC_TIMESTAMP(6) + INTERVAL ? SECOND, claimed_by = NULL, claimed_until = NULL "
-    "WHERE id = ? AND claimed_by = ?"};
+    "next_attempt_at = UTC_TIMESTAMP(6) + INTERVAL ? SECOND, claimed_by = NULL, claimed_until = NULL, "
+    "flush_requested = 0 WHERE id = ? AND claimed_by = ?"};
 inline constexpr Sql kRelayRelease{
     "UPDATE relay_queue SET claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?"};
 // At start: the leases of this daemon's previous run (same owner prefix) are void.
 inline constexpr Sql kRelayReleaseOwner{
     "UPDATE relay_queue SET claimed_by = NULL, claimed_until = NULL WHERE LEFT(claimed_by, CHAR_LENGTH(?)) = ?"};
-// `queue flush`: everything is due now; a lease in force stays (that row is being sent).
-inline constexpr Sql kRelayFlush{"UPDATE relay_queue SET next_attempt_at = UTC_TIMESTAMP(6)"};
+// `queue flush`: everything is due now; a lease in force stays (that row is being
+// sent) and gets the flush mark, so that the attempt, should it end deferred, is
+// followed by another at once (sql/0002_relay_flush_requested.sql).
+inline constexpr Sql kRelayFlush{
+    "UPDATE relay_queue SET next_attempt_at = UTC_TIMESTAMP(6), "
+    "flush_requested = (claimed_until IS NOT NULL AND claimed_until >= UTC_TIMESTAMP(6))"};
 
 // ---- administration (admin_store.cpp)
 // Times are returned as ISO 8601 UTC text ("2026-11-24T06:10:00Z"), NULL when unset.

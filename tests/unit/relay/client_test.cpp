@@ -245,9 +245,26 @@ TEST_CASE("client: AUTH LOGIN, and AUTH refusals", "[relay]") {
   ClientOptions n = plain();
   n.username = "u";
   n.password = "p";
+  n.relay_host = "smtp.isp.example";
   auto refused = play(n, {"220 hi", "250-x\r\n250 AUTH PLAIN"}, {});
-  CHECK(refused.log.back() == "FAILED: refusing to send the relay password without TLS (relay.tls is none)");
+  CHECK(refused.log.back() ==
+        "FAILED: refusing to send the relay password without TLS to smtp.isp.example, which is not a loopback "
+        "address: use --tls starttls or tls, or --allow-plaintext-auth for a relay on a trusted network");
   CHECK(refused.data.find("AUTH") == std::string::npos);
+}
+
+TEST_CASE("client: AUTH without TLS when plaintext AUTH is allowed", "[relay]") {
+  // A loopback relay, or relay.allow_plaintext_auth (smtp_client.cpp decides).
+  ClientOptions o = plain();
+  o.username = "u";
+  o.password = "p";
+  o.allow_plaintext_auth = true;
+  auto r = play(o, {"220 hi", "250-x\r\n250 AUTH PLAIN", "235 ok", "221 bye"}, {});
+  CHECK(r.log == Log{"S: 220", "C: EHLO mx.example.org", "S: 250", "C: AUTH PLAIN (credentials hidden)", "S: 235",
+                     "C: QUIT", "S: 221", "CLOSED"});
+  CHECK(r.data.find("AUTH PLAIN AHUAcA==\r\n") != std::string::npos);
+  // Without AUTH offered it still fails as before.
+  CHECK(play(o, {"220 hi", "250 x"}, {}).log.back() == "FAILED: the relay does not offer AUTH");
 }
 
 TEST_CASE("client: SIZE limit and SMTPUTF8 are checked before MAIL", "[relay]") {

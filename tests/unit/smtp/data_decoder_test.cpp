@@ -6,6 +6,7 @@
 
 #include "server/smtp/data_decoder.hpp"
 
+using shicks::smtp::BareLf;
 using shicks::smtp::DataDecoder;
 
 namespace {
@@ -15,16 +16,18 @@ struct Result {
   std::size_t consumed = 0;
   bool done = false;
   bool bare = false;
+  bool nul = false;
   bool too_big = false;
   std::uint64_t size = 0;
+  std::uint64_t normalised = 0;
 };
 
 using Chunks = std::vector<std::string_view>;
 
 // Feeds the chunks like a session would: stop at the end of the message; what was
 // not consumed is the next command.
-Result decode(std::uint64_t max, const Chunks& chunks) {
-  DataDecoder d(max);
+Result decode(std::uint64_t max, const Chunks& chunks, BareLf mode = BareLf::reject) {
+  DataDecoder d(max, mode);
   Result r;
   for (auto chunk : chunks) {
     const std::size_t n = d.feed(chunk, r.out);
@@ -36,8 +39,10 @@ Result decode(std::uint64_t max, const Chunks& chunks) {
   }
   r.done = d.done();
   r.bare = d.bare_line_ending();
+  r.nul = d.nul();
   r.too_big = d.too_big();
   r.size = d.size();
+  r.normalised = d.normalised_line_ends();
   return r;
 }
 
@@ -65,15 +70,19 @@ void check_same(const Result& a, const Result& b) {
   CHECK(a.consumed == b.consumed);
   CHECK(a.done == b.done);
   CHECK(a.bare == b.bare);
+  CHECK(a.nul == b.nul);
   CHECK(a.too_big == b.too_big);
   CHECK(a.size == b.size);
+  CHECK(a.normalised == b.normalised);
 }
 
 // Whole, one byte at a time and in random splits: identical results.
-Result decode_all_splits(std::uint64_t max, std::string_view input, int random_splits = 8) {
-  const Result ref = decode(max, whole(input));
-  check_same(decode(max, bytes(input)), ref);
-  for (int seed = 1; seed <= random_splits; ++seed) check_same(decode(max, random_split(input, unsigned(seed))), ref);
+Result decode_all_splits(std::uint64_t max, std::string_view input, int random_splits = 8,
+                         BareLf mode = BareLf::reject) {
+  const Result ref = decode(max, whole(input), mode);
+  check_same(decode(max, bytes(input), mode), ref);
+  for (int seed = 1; seed <= random_splits; ++seed)
+    check_same(decode(max, random_split(input, unsigned(seed)), mode), ref);
   return ref;
 }
 
@@ -259,9 +268,13 @@ TEST_CASE("DataDecoder: a 2 MiB message with dot lines round-trips", "[smtp][dat
 
 TEST_CASE("DataDecoder: random inputs against a reference model", "[smtp][data]") {
   // Reference: line starts are offset 0 and every offset after a CRLF; the message
-  // ends at the first line start followed by ".\r\n"; a dot at any line start before
-  // it is deleted; any CR not followed by LF, or LF not preceded by CR, is bare.
-  const auto reference = [](const std::string& in, Result& r) {
+  // ends at the first line start followed by ".\r\n"; a CR not followed by LF is
+  // bare. reject: an LF not preceded by CR is bare too, and kept. normalise: it is
+  // stored as CRLF and the offset after it is a line start as well, but not one
+  // where the message can end. A dot at any line start before the end is deleted.
+  // A NUL anywhere before the end is flagged.
+  const auto reference = [](const std::string& in, BareLf mode, Result& r) {
+    const auto bare_lf_at = [&](std::size_t p) { return in[p] == '\n' && (p == 0 || in[p - 1] != '\r'); };
     std::size_t end = std::string::npos;
     std::vector<bool> line_start(in.size() + 1, false);
     for (std::size_t p = 0; p <= in.size(); ++p) {
@@ -270,34 +283,165 @@ TEST_CASE("DataDecoder: random inputs against a reference model", "[smtp][data]"
         end = p;
         break;
       }
+      if (mode == BareLf::normalise && p >= 1 && bare_lf_at(p - 1)) line_start[p] = true;
     }
     REQUIRE(end != std::string::npos);
     r = Result{};
     for (std::size_t p = 0; p < end; ++p) {
       if (line_start[p] && in[p] == '.') continue;
-      r.out += in[p];
+      if (mode == BareLf::normalise && bare_lf_at(p)) {
+        r.out += "\r\n";
+        ++r.normalised;
+      } else {
+        r.out += in[p];
+      }
     }
     for (std::size_t p = 0; p < end; ++p) {
       if (in[p] == '\r' && in[p + 1] != '\n') r.bare = true;
-      if (in[p] == '\n' && (p == 0 || in[p - 1] != '\r')) r.bare = true;
+      if (mode == BareLf::reject && bare_lf_at(p)) r.bare = true;
+      if (in[p] == '\0') r.nul = true;
     }
     r.consumed = end + 3;
     r.done = true;
     r.size = r.out.size();
   };
   std::mt19937 rng(3030);
-  const char alphabet[] = {'.', '\r', '\n', 'x'};
+  const char alphabet[] = {'.', '\r', '\n', 'x', '\0'};
   for (int n = 0; n < 3000; ++n) {
     std::string input;
-    for (std::size_t len = rng() % 24; len > 0; --len) input += alphabet[rng() % 4];
+    for (std::size_t len = rng() % 24; len > 0; --len) input += alphabet[rng() % (n % 2 ? 5 : 4)];
     input += "\r\n.\r\ntail";
-    Result expected;
-    reference(input, expected);
     CAPTURE(input);
-    const Result r = decode_all_splits(1000, input, 2);
-    CHECK(r.out == expected.out);
-    CHECK(r.consumed == expected.consumed);
-    CHECK(r.bare == expected.bare);
-    CHECK(r.done);
+    Result by_mode[2];
+    for (const BareLf mode : {BareLf::reject, BareLf::normalise}) {
+      Result expected;
+      reference(input, mode, expected);
+      CAPTURE(mode == BareLf::normalise);
+      const Result r = decode_all_splits(1000, input, 2, mode);
+      CHECK(r.out == expected.out);
+      CHECK(r.consumed == expected.consumed);
+      CHECK(r.bare == expected.bare);
+      CHECK(r.nul == expected.nul);
+      CHECK(r.normalised == expected.normalised);
+      CHECK(r.size == expected.size);
+      CHECK(r.done);
+      by_mode[mode == BareLf::normalise] = r;
+    }
+    // The end of data is found at the same byte whatever a bare LF is taken for.
+    CHECK(by_mode[0].consumed == by_mode[1].consumed);
+    CHECK(by_mode[0].nul == by_mode[1].nul);
+    for (std::size_t p = 0; p < by_mode[1].out.size(); ++p)
+      if (by_mode[1].out[p] == '\n') CHECK((p > 0 && by_mode[1].out[p - 1] == '\r'));  // no bare LF stored
   }
+}
+
+TEST_CASE("DataDecoder: a bare LF is a line end on submission, never an end of data", "[smtp][data]") {
+  struct Case {
+    std::string input;
+    std::string out;
+    bool done;
+    bool bare;  // a bare CR
+    std::uint64_t normalised;
+    std::size_t consumed;  // npos: all of it
+  };
+  constexpr auto all = std::string::npos;
+  const Case cases[] = {
+      // What `curl -T file` sends for a file of LF lines: the file, then CRLF.CRLF.
+      {"Subject: hi\n\nline one\nline two\n\r\n.\r\n",
+       "Subject: hi\r\n\r\nline one\r\nline two\r\n\r\n", true, false, 4, all},
+      {"a\nb\r\n.\r\n", "a\r\nb\r\n", true, false, 1, all},
+      {"a\r\nb\r\n.\r\n", "a\r\nb\r\n", true, false, 0, all},  // CRLF as it was
+      {"\n.\r\n", "\r\n\r\n", false, false, 1, all},
+      // Fake ends of data are content; the dot of the fake dot line is deleted as at
+      // any line start, the smuggled command stays in the message.
+      {"a\n.\nMAIL FROM:<x@y>\r\n.\r\n", "a\r\n\r\nMAIL FROM:<x@y>\r\n", true, false, 2, all},
+      {"a\n.\r\nMAIL FROM:<x@y>\r\n.\r\n", "a\r\n\r\nMAIL FROM:<x@y>\r\n", true, false, 1, all},
+      {"a\r\n.\nMAIL FROM:<x@y>\r\n.\r\n", "a\r\n\r\nMAIL FROM:<x@y>\r\n", true, false, 1, all},
+      {"\n.\n", "\r\n\r\n", false, false, 2, all},
+      {".\n", "\r\n", false, false, 1, all},
+      {"\r\n.\n", "\r\n\r\n", false, false, 1, all},
+      {"x\n.\n.\n", "x\r\n\r\n\r\n", false, false, 3, all},  // each dot at a line start
+      // Dot-unstuffing after a bare LF: the next line is a line like any other.
+      {"\n..x\r\n.\r\n", "\r\n.x\r\n", true, false, 1, all},
+      {"a\n.x\n..\n...\r\n.\r\n", "a\r\nx\r\n.\r\n..\r\n", true, false, 3, all},
+      {"a\n\r\n.\r\n", "a\r\n\r\n", true, false, 1, all},  // LF, then a real CRLF.CRLF
+      {"a\n\n\r\n.\r\nQUIT\r\n", "a\r\n\r\n\r\n", true, false, 2, 8},
+      {"..\n.\r\n", ".\r\n\r\n", false, false, 1, all},
+      // Bare CR stays refused, in any position.
+      {"a\rb\r\n.\r\n", "a\rb\r\n", true, true, 0, all},
+      {"a\r\r\n.\r\n", "a\r\r\n", true, true, 0, all},
+      {"a\n\r.\r\n.\r\n", "a\r\n\r.\r\n", true, true, 1, all},
+      {"a\r.\n.\r\n", "a\r.\r\n\r\n", false, true, 1, all},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.input);
+    const Result r = decode_all_splits(1000, c.input, 8, BareLf::normalise);
+    CHECK(r.out == c.out);
+    CHECK(r.done == c.done);
+    CHECK(r.bare == c.bare);
+    CHECK(r.normalised == c.normalised);
+    CHECK(r.consumed == (c.consumed == all ? c.input.size() : c.consumed));
+    CHECK(r.size == c.out.size());
+    CHECK_FALSE(r.nul);
+    // The reject mode ends at the same byte, and refuses what had a bare LF.
+    const Result strict = decode_all_splits(1000, c.input, 2, BareLf::reject);
+    CHECK(strict.consumed == r.consumed);
+    CHECK(strict.done == r.done);
+    CHECK(strict.bare == (c.bare || c.normalised > 0));
+    CHECK(strict.normalised == 0);
+  }
+}
+
+TEST_CASE("DataDecoder: smuggling sequences do not end a normalised message either", "[smtp][data]") {
+  const std::string body = "From: a@example.org\nSubject: s\r\n\nline one\nline two\r\n";
+  const std::pair<std::string, bool> fakes[] = {// the fake end, and whether it holds a bare CR
+                                                {"\n.\n", false},   {"\r\n.\n", false}, {"\n.\r\n", false},
+                                                {"\n.\r", true},    {"\r.\r\n", true},  {"\r.\r", true}};
+  for (const auto& [fake, bare_cr] : fakes) {
+    for (std::size_t at = 0; at <= body.size(); ++at) {
+      if (at > 0 && body[at - 1] == '\r') continue;  // "\r" + "\n.\r\n" is the real thing
+      const std::string input = body.substr(0, at) + fake + "MAIL FROM:<x@y>\r\n" + body.substr(at) + "\r\n.\r\n";
+      CAPTURE(fake, at);
+      const Result r = decode_all_splits(1u << 20, input, 2, BareLf::normalise);
+      REQUIRE(r.done);
+      CHECK(r.consumed == input.size());  // only the real terminator ended it
+      CHECK(r.out.find("MAIL FROM:<x@y>\r\n") != std::string::npos);
+      CHECK(r.bare == bare_cr);
+    }
+  }
+}
+
+TEST_CASE("DataDecoder: a NUL anywhere in the message is flagged, in either mode", "[smtp][data]") {
+  using namespace std::string_literals;
+  struct Case {
+    std::string input;
+    bool nul;
+    std::size_t consumed;  // npos: all of it
+  };
+  constexpr auto all = std::string::npos;
+  const Case cases[] = {
+      {"Subject: a\0b\r\n\r\nbody\r\n.\r\n"s, true, all},  // in the header
+      {"Subject: a\r\n\r\nbo\0dy\r\n.\r\n"s, true, all},    // in the body
+      {"\0\r\n.\r\n"s, true, all},                           // the first octet
+      {".\0\r\n.\r\n"s, true, all},                          // after a deleted dot
+      {"x\r\n\0.\r\n.\r\n"s, true, all},                     // at a line start: not a dot line
+      {"x\n\0\r\n.\r\n"s, true, all},
+      {"x\r\n\0"s, true, all},                               // not finished yet
+      {"x\r\n.\r\n\0"s, false, 6},                           // after the end: the next command's
+      {"x\r\n.\r\n"s, false, all},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.input);
+    for (const BareLf mode : {BareLf::reject, BareLf::normalise}) {
+      const Result r = decode_all_splits(1000, c.input, 8, mode);
+      CHECK(r.nul == c.nul);
+      CHECK(r.consumed == (c.consumed == all ? c.input.size() : c.consumed));
+    }
+  }
+  // Past the size limit too: the octet is not kept, but it is seen.
+  const std::string big = std::string(100, 'x') + "\0\r\n.\r\n"s;
+  const Result r = decode_all_splits(10, big);
+  CHECK(r.too_big);
+  CHECK(r.nul);
+  CHECK(r.out.size() == 10);
 }

@@ -85,7 +85,7 @@ std::string first_line(const Reply& r) {
   return s.substr(0, s.find("\r\n"));
 }
 
-// Plays "C: line" / "S: prefix" pairs; "DATA-END bare|big|ok" finishes a DATA.
+// Plays "C: line" / "S: prefix" pairs; "DATA-END bare|nul|big|ok" finishes a DATA.
 void play(Protocol& p, FakeDriver& d, const std::vector<std::string>& script) {
   Action last;
   for (const auto& step : script) {
@@ -95,6 +95,7 @@ void play(Protocol& p, FakeDriver& d, const std::vector<std::string>& script) {
     } else if (step.rfind("DATA-END ", 0) == 0) {
       Protocol::DataOutcome o;
       o.bare_line_ending = step == "DATA-END bare";
+      o.nul = step == "DATA-END nul";
       o.too_big = step == "DATA-END big";
       last = d.settle(p, p.on_data_end(o));
     } else if (step == "TLS") {
@@ -210,6 +211,65 @@ TEST_CASE("the end of DATA: bare line ends, size, storage trouble", "[smtp][prot
   play(p, d, {"C: MAIL FROM:<a@b.example>", "C: RCPT TO:<alice@example.org>", "C: DATA", "DATA-END ok",
               "S: 451 4.3.0"});
   CHECK(d.delivered == 0);
+}
+
+namespace {
+// An authenticated session on `listener` (under TLS) with a transaction up to DATA;
+// returns the action DATA got.
+Action data_on(Protocol& p, FakeDriver& d, bool login) {
+  play(p, d, {"C: EHLO x"});
+  if (login) play(p, d, {"C: AUTH PLAIN " + base64_encode(std::string("\0alice\0secret", 13)), "S: 235 2.7.0"});
+  play(p, d, {"C: MAIL FROM:<alice@example.org>", "C: RCPT TO:<alice@example.org>", "S: 250 2.1.5"});
+  return d.settle(p, p.on_line("DATA"));
+}
+
+Policy tls_policy(Listener l) {
+  Policy pol = mx_policy();
+  pol.listener = l;
+  pol.tls_active = true;
+  return pol;
+}
+}  // namespace
+
+TEST_CASE("a NUL in the message gets 554 5.6.0 on every listener, and the session goes on", "[smtp][protocol]") {
+  for (const Listener l : {Listener::mx, Listener::submission, Listener::smtps}) {
+    CAPTURE(int(l));
+    Protocol p(tls_policy(l));
+    FakeDriver d;
+    REQUIRE(data_on(p, d, l != Listener::mx).kind == Action::read_data);
+    play(p, d, {"DATA-END nul", "S: 554 5.6.0 Error: NUL character in the message"});
+    CHECK(p.transaction().recipients.empty());  // reset: nothing is stored
+    CHECK(d.delivered == 0);
+    play(p, d, {"C: RCPT TO:<alice@example.org>", "S: 503 5.5.1", "C: MAIL FROM:<alice@example.org>",
+                "C: RCPT TO:<alice@example.org>", "C: DATA", "S: 354", "DATA-END ok", "S: 250 2.0.0"});
+    CHECK(d.delivered == 1);
+    CHECK(p.errors() == 2);  // the 554 counts toward the error budget, like the 550 5.5.2
+  }
+}
+
+TEST_CASE("a bare LF in DATA is a line end only on submission and SMTPS after AUTH", "[smtp][protocol]") {
+  FakeDriver d;
+  {
+    Protocol p(tls_policy(Listener::mx));  // even authenticated: the MX port stays strict
+    CHECK(data_on(p, d, true).bare_lf == BareLf::reject);
+  }
+  {
+    Protocol p(tls_policy(Listener::mx));
+    CHECK(data_on(p, d, false).bare_lf == BareLf::reject);
+  }
+  for (const Listener l : {Listener::submission, Listener::smtps}) {
+    CAPTURE(int(l));
+    Protocol p(tls_policy(l));
+    const Action a = data_on(p, d, true);
+    CHECK(a.kind == Action::read_data);
+    CHECK(a.bare_lf == BareLf::normalise);
+    // The answer at the end is the same either way: a bare CR is still refused.
+    play(p, d, {"DATA-END bare", "S: 550 5.5.2"});
+    Policy off = tls_policy(l);
+    off.submission_bare_lf_normalise = false;  // smtp.submission_bare_lf = reject
+    Protocol q(off);
+    CHECK(data_on(q, d, true).bare_lf == BareLf::reject);
+  }
 }
 
 TEST_CASE("too many recipients is a temporary 452 4.5.3", "[smtp][protocol]") {
