@@ -137,8 +137,10 @@ class ServerCap(CapCase):
         c = fx.wait_until(admitted, 10, 0.1, "a slot to free after QUIT")
         c.send("QUIT")
         self.assertTrue(c.line().startswith("+OK"))
+        c.close()
         self.assertGreaterEqual(self.refused_count(), 5)
-        self.assertEqual(self.d.ctl_json("status")["connections_open"], 2)
+        fx.wait_until(lambda: self.d.ctl_json("status")["connections_open"] == 2, 10, 0.1,
+                      "the two held connections to be all that is open")
         self.assert_no_coroutine_failure()
 
     def test_a_client_that_resets_at_once_costs_only_its_log_line(self):
