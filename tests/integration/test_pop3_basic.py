@@ -154,7 +154,8 @@ class Pop3Commands(unittest.TestCase):
         body = (b"Subject: =?utf-8?q?8bit?=\r\nContent-Type: text/plain; charset=utf-8\r\n"
                 b"Content-Transfer-Encoding: 8bit\r\n\r\n"
                 + "Grüße, ça va? Привет 日本語\r\n".encode()
-                + high + b"\r\n" + b"\x00\x01\x7f tab\there\r\n")
+                + high + b"\r\n" + b"\x01\x7f tab\there\r\n")
+        # Every other octet: NUL is refused at end of DATA with 554 5.6.0 (shicksd(8)).
         entries = self.user_with_mail("frank", bodies=[body])
         self.assertTrue(entries[0]["body"].endswith(body))
         p = self.pop("frank", "frank-pw")
