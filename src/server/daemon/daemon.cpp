@@ -161,6 +161,7 @@ class Runtime {
       prepare_database(opts, *settings, *spam);
       control->set_relay_wakeup(ctx->wake_relay);
       control->set_address_cache(addresses.get());
+      control->set_throttle(&throttle_);
       listeners->start();
       control->start();
       runner->start();  // after bind(): no other daemon runs with our control socket (queue_runner.hpp)
