@@ -153,6 +153,25 @@ class Pop3Lease(unittest.TestCase):
         # The other owner's lease is left alone.
         self.assertEqual(d.sql("SELECT owner FROM mailbox_leases").strip(), "elsewhere/0/1/p1/00000000")
 
+    def test_a_lease_of_this_run_without_a_session_is_removed(self):
+        d = self.first_daemon()
+        d.add_user("bob", password="bob-pw")
+        p, r = self.login(d)  # a live session: the renewals run
+        self.assertTrue(r.startswith("+OK"), r)
+        # What a session whose release failed leaves behind: a lease of this run
+        # ("MACHINE/INSTANCE/PID/...") that no session holds.
+        h = 2166136261
+        for c in os.path.abspath(d.control_socket).encode():
+            h = ((h ^ c) * 16777619) & 0xFFFFFFFF
+        owner = f"{socket.gethostname()[:64]}/{h:08x}/{d.pid}/p999/deadbeef"
+        d.sql(f"INSERT INTO mailbox_leases (user_id, owner, acquired_at, expires_at) SELECT id, '{owner}', "
+              f"UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL 1 HOUR FROM users WHERE name = 'bob'")
+        fx.wait_until(lambda: d.count("mailbox_leases") == 1, LEASE + 5, what="the orphaned lease to go")
+        d.wait_log(r"event=pop3\.leases_released reason=session-gone leases=1")
+        q, r = self.login(d)
+        self.assertTrue(r.startswith("-ERR [IN-USE]"), r)  # alice's own stays
+        p.cmd("QUIT")
+
 
 if __name__ == "__main__":
     unittest.main()
