@@ -259,6 +259,15 @@ void print_sessions(const json& r) {
   out(t.render());
 }
 
+void print_bans(const json& r) {
+  const json list = r.value("bans", json::array());
+  if (list.empty()) return out("no banned addresses\n");
+  Table t({{"ADDRESS", Table::left, 40}, {"FAILURES", Table::right}, {"BANNED FOR", Table::right}});
+  for (const auto& b : list)
+    t.add({text(b, "ip"), std::to_string(number(b, "failures")), duration(number(b, "retry_after_seconds"))});
+  out(t.render());
+}
+
 std::string setting_value(const json& s) {
   if (flag(s, "secret")) return flag(s, "set") ? "(set)" : "(not set)";
   return text(s, "value", "");
@@ -297,6 +306,7 @@ struct Commands::Options {
   std::string host, tls, username;
   bool allow_plaintext_auth = false;
   std::string session;
+  std::string ip;
   int port = 0;
   std::uint64_t id = 0;
 };
@@ -547,6 +557,17 @@ Commands::Commands(CLI::App& app) : o_(std::make_unique<Options>()) {
     s->add_option("ID", o.session, "the session's id (session list), e.g. p7")->required();
     add(s, "session.kill", [&o]() -> Args { return json{{"id", o.session}}; },
         [](const json& r) { out(printable("session " + text(r, "killed") + " ended") + "\n"); });
+  }
+
+  // ---- failed-login bans
+  auto* auth = group("auth", "addresses banned after too many failed logins");
+  add(auth->add_subcommand("bans", "list banned addresses with their failures and the time the ban has left"),
+      "auth.bans", no_args, print_bans);
+  {
+    auto* s = auth->add_subcommand("unban", "lift the ban of an address and forget its failures");
+    s->add_option("IP", o.ip, "the address, e.g. 192.0.2.7 or 2001:db8::7")->required();
+    add(s, "auth.unban", [&o]() -> Args { return json{{"ip", o.ip}}; },
+        [](const json& r) { out(printable(text(r, "unbanned") + " is no longer banned") + "\n"); });
   }
 
   // ---- runtime settings

@@ -25,6 +25,8 @@ constexpr Sql kAddLease{
     "INSERT INTO mailbox_leases (user_id, owner, acquired_at, expires_at) SELECT id, 'pop3-test', UTC_TIMESTAMP(6), "
     "UTC_TIMESTAMP(6) + INTERVAL 10 MINUTE FROM users WHERE name = ?"};
 constexpr Sql kUserId{"SELECT id FROM users WHERE name = ?"};
+constexpr Sql kExpireLeases{"UPDATE mailbox_leases SET expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND"};
+constexpr Sql kAnyLease{"SELECT 1 FROM mailbox_leases"};
 constexpr Sql kClaim{"UPDATE relay_queue SET claimed_by = 'runner', claimed_until = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR, "
                      "next_attempt_at = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR"};
 constexpr Sql kDueNow{"SELECT COUNT(*) FROM relay_queue WHERE claimed_by IS NULL AND next_attempt_at <= UTC_TIMESTAMP(6)"};
@@ -238,6 +240,24 @@ TEST_CASE("admin: a mailbox held by a POP3 session is not purged", "[db]") {
   REQUIRE_FALSE(r);
   CHECK(r.error().find("POP3") != std::string::npos);
   CHECK(admin::list_mailbox(a.c, "alice")->size() == 1);
+}
+
+TEST_CASE("admin: a user whose mailbox a POP3 session holds is not deleted", "[db]") {
+  Admin a;
+  REQUIRE(admin::add_user(a.c, new_user("alice", {"alice@example.org"})));
+  a.deliver_to({"alice"});
+  a.c.exec(kAddLease, {"alice"});
+  auto r = admin::delete_user(a.c, "alice");
+  REQUIRE_FALSE(r);
+  CHECK(r.error() == "the mailbox of \"alice\" is open in a POP3 session; try again when it ends");
+  CHECK(admin::list_mailbox(a.c, "alice")->size() == 1);  // nothing was removed
+  CHECK(admin::show_user(a.c, "alice"));
+  // An expired lease (its daemon died) does not hold the user: it goes with the user.
+  a.c.exec(kExpireLeases);
+  auto d = admin::delete_user(a.c, "alice");
+  REQUIRE(d);
+  CHECK(d->messages_removed == 1);
+  CHECK_FALSE(a.c.query_one(kAnyLease));
 }
 
 TEST_CASE("admin: deleting a user removes the addresses only they had, keeps shared aliases", "[db]") {

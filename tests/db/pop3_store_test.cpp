@@ -2,6 +2,8 @@
 // lease, the snapshot, chunked retrieval and the UPDATE-state deletions.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "db/db_fixture.hpp"
 #include "server/store/mail_store.hpp"
 #include "server/store/migrations.hpp"
@@ -18,6 +20,9 @@ constexpr Sql kExpireLeases{"UPDATE mailbox_leases SET expires_at = UTC_TIMESTAM
 constexpr Sql kLease{"SELECT owner FROM mailbox_leases WHERE user_id = ?"};
 constexpr Sql kMessageCount{"SELECT COUNT(*), (SELECT COUNT(*) FROM message_chunks) FROM messages"};
 constexpr Sql kEntryCount{"SELECT COUNT(*) FROM mailbox_entries WHERE user_id = ?"};
+constexpr Sql kLeaseLeft{
+    "SELECT TIMESTAMPDIFF(SECOND, UTC_TIMESTAMP(6), expires_at) FROM mailbox_leases WHERE user_id = ?"};
+constexpr Sql kLeaseCount{"SELECT COUNT(*) FROM mailbox_leases"};
 
 struct Drop {
   ScratchDatabase db;
@@ -49,6 +54,44 @@ std::string retrieve_all(Connection& c, std::uint64_t user, std::uint64_t entry)
   return out;
 }
 }  // namespace
+
+TEST_CASE("maildrop leases of one daemon: renewed and listed by owner prefix, voided by prefix", "[db]") {
+  Drop d;
+  auto alice = d.user("alice"), bob = d.user("bob"), carol = d.user("carol"), dave = d.user("dave");
+  REQUIRE_FALSE(open_maildrop(d.c, alice, "mx1/abcd/100/p1/00000001", 5).in_use);
+  REQUIRE_FALSE(open_maildrop(d.c, bob, "mx1/abcd/100/p2/00000002", 5).in_use);
+  REQUIRE_FALSE(open_maildrop(d.c, carol, "mx1/abcd/99/p1/00000003", 5).in_use);   // an earlier run
+  REQUIRE_FALSE(open_maildrop(d.c, dave, "mx2/abcd/100/p1/00000004", 5).in_use);  // another daemon
+
+  auto held = renew_leases(d.c, "mx1/abcd/100/", 600);
+  REQUIRE(held.size() == 2);
+  std::sort(held.begin(), held.end(), [](const HeldLease& a, const HeldLease& b) { return a.user_id < b.user_id; });
+  CHECK(held[0].user_id == alice);
+  CHECK(held[0].owner == "mx1/abcd/100/p1/00000001");
+  CHECK(held[1].user_id == bob);
+  CHECK(d.count(kLeaseLeft, {alice}) >= 590);
+  CHECK(d.count(kLeaseLeft, {bob}) >= 590);
+  CHECK(d.count(kLeaseLeft, {carol}) <= 5);  // not this run's
+  CHECK(d.count(kLeaseLeft, {dave}) <= 5);   // not this daemon's
+
+  // An expired lease that nobody took is still ours: renewed.
+  d.c.exec(kExpireLeases);
+  CHECK(renew_leases(d.c, "mx1/abcd/100/", 600).size() == 2);
+  CHECK(d.count(kLeaseLeft, {alice}) >= 590);
+  // One that was taken is not listed (its session has lost it).
+  REQUIRE_FALSE(open_maildrop(d.c, carol, "mx2/abcd/100/p9/00000009", 5).in_use);  // carol's had expired
+  release_lease(d.c, bob, "mx1/abcd/100/p2/00000002");
+  REQUIRE_FALSE(open_maildrop(d.c, bob, "mx2/abcd/100/p7/00000007", 5).in_use);
+  held = renew_leases(d.c, "mx1/abcd/100/", 600);
+  REQUIRE(held.size() == 1);
+  CHECK(held[0].user_id == alice);
+
+  // At start: every run of the daemon "mx1/abcd/" goes, nobody else's.
+  CHECK(release_leases(d.c, "mx1/abcd/") == 1);
+  CHECK(d.count(kLeaseCount) == 3);
+  CHECK(release_leases(d.c, "mx1/abcd/") == 0);
+  CHECK(renew_leases(d.c, "mx1/abcd/100/", 600).empty());
+}
 
 TEST_CASE("maildrop lease: exclusive, renewable, released, replaced when expired", "[db]") {
   Drop d;

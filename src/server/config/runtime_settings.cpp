@@ -13,7 +13,9 @@ const std::vector<RuntimeSetting>& runtime_settings() {
        "accept USER/PASS and AUTH without TLS from loopback clients (never from others)"},
       {"auth.max_failures", "5", "failed logins from one IP before it is banned for auth.ban_seconds"},
       {"auth.ban_seconds", "300", "how long an IP that failed too often may not log in"},
-      {"pop3.lease_seconds", "600", "lifetime of a POP3 mailbox lock that its session no longer renews"},
+      {"pop3.lease_seconds", "30",
+       "lifetime of a POP3 maildrop lock; renewed every third of it while its session lives, so a crashed "
+       "daemon's locks are free after at most this long"},
       {"relay.host", "", "smarthost for non-local recipients; empty = no relaying"},
       {"relay.port", "25", "smarthost port"},
       {"relay.tls", "starttls", "none, starttls or tls (implicit)"},
@@ -66,7 +68,7 @@ std::optional<std::string> validate_runtime_setting(std::string_view name, std::
     return one_of(name, v, {"true", "false"});
   if (name == "auth.max_failures") return number(name, v, 1, 1000);
   if (name == "auth.ban_seconds") return number(name, v, 1, 86400 * 7);
-  if (name == "pop3.lease_seconds") return number(name, v, 10, 86400);
+  if (name == "pop3.lease_seconds") return number(name, v, 3, 86400);
   if (name == "relay.port") return number(name, v, 1, 65535);
   if (name == "relay.tls") return one_of(name, v, {"none", "starttls", "tls"});
   if (name == "relay.retry_initial_seconds") return number(name, v, 1, 86400);

@@ -13,6 +13,7 @@
 #include "server/config/config.hpp"
 #include "server/daemon/address_cache.hpp"
 #include "server/daemon/maildrop_waiters.hpp"
+#include "server/daemon/pop3_leases.hpp"
 #include "server/daemon/settings_cache.hpp"
 #include "server/daemon/spam_cache.hpp"
 #include "server/daemon/stats.hpp"
@@ -57,6 +58,7 @@ struct ServerContext {
   ConnectionLimiter& pop3_limiter;  // POP3
   net::SessionRegistry& sessions;
   MaildropWaiters& maildrop_waiters;  // POP3 logins waiting for a maildrop in use
+  Pop3Leases& pop3_leases;            // the maildrop leases of this daemon's POP3 sessions
   asio::ssl::context* tls;  // null: no certificate, no TLS
   SpamCache& spam;
   store::DeliveryBatcher& deliveries;  // end of DATA: group commit of accepted messages

@@ -16,6 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/log.hpp"
+#include "common/netaddr.hpp"
+#include "server/auth/throttle.hpp"
 #include "server/config/runtime_settings.hpp"
 #include "server/daemon/address_cache.hpp"
 #include "server/daemon/settings_cache.hpp"
@@ -617,9 +619,37 @@ Result session_kill(const Args& a, CommandContext& ctx, Log& what) {
   return json{{"killed", id}};
 }
 
+// The failed-login bans of this daemon (auth/throttle.hpp): kept in its memory, so
+// answered without the database.
+//   {"bans":[{"ip":"192.0.2.7","failures":5,"retry_after_seconds":287}]}
+Result auth_bans(const Args&, CommandContext& ctx, Log&) {
+  json out = json::array();
+  if (ctx.throttle) {
+    for (const auto& b : ctx.throttle->bans(auth::Throttle::Clock::now())) {
+      json entry = {{"ip", b.ip}, {"failures", b.failures}, {"retry_after_seconds", b.retry_after.count()}};
+      out.push_back(std::move(entry));
+    }
+  }
+  return json{{"bans", std::move(out)}};
+}
+
+Result auth_unban(const Args& a, CommandContext& ctx, Log& what) {
+  std::string text = a.text("ip");
+  what.emplace_back("ip", text);
+  auto ip = IpAddress::parse(text);
+  if (!ip) return unexpected(fmt::format("\"{}\" is not an IP address", text));
+  // The form the throttle counts under: IPv4-mapped IPv6 as IPv4, IPv6 compressed.
+  const std::string key = ip->unmapped().to_string();
+  if (!ctx.throttle || !ctx.throttle->unban(key, auth::Throttle::Clock::now()))
+    return unexpected(fmt::format("{} is not banned (shicksctl auth bans lists the banned addresses)", key));
+  return json{{"unbanned", key}};
+}
+
 const LocalCommand kLocalCommands[] = {
     {"session.list", false, {}, session_list},
     {"session.kill", true, {"id"}, session_kill},
+    {"auth.bans", false, {}, auth_bans},
+    {"auth.unban", true, {"ip"}, auth_unban},
 };
 
 // One request of kLocalCommands, logged like the store commands.

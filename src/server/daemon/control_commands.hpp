@@ -19,6 +19,10 @@
 #include "server/net/session_registry.hpp"
 #include "server/store/db_pool.hpp"
 
+namespace shicks::auth {
+class Throttle;
+}
+
 namespace shicks::daemon {
 
 class AddressCache;
@@ -35,6 +39,7 @@ struct CommandContext {
   net::SessionRegistry* sessions = nullptr;  // the SMTP and POP3 sessions (session.list, session.kill)
   std::function<void()> wake_relay;  // may be empty
   AddressCache* addresses = nullptr;  // cleared after every mutating command (may be null)
+  auth::Throttle* throttle = nullptr;  // auth.bans, auth.unban (may be null)
 };
 
 // Answers one request (any command but `watch`).

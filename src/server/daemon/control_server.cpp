@@ -295,4 +295,6 @@ void ControlServer::set_relay_wakeup(std::function<void()> wake) { impl_->comman
 
 void ControlServer::set_address_cache(AddressCache* cache) { impl_->commands.addresses = cache; }
 
+void ControlServer::set_throttle(auth::Throttle* throttle) { impl_->commands.throttle = throttle; }
+
 }  // namespace shicks::daemon

@@ -15,6 +15,10 @@
 #include "server/net/session_registry.hpp"
 #include "server/store/db_pool.hpp"
 
+namespace shicks::auth {
+class Throttle;
+}
+
 namespace shicks::daemon {
 
 class AddressCache;
@@ -52,6 +56,8 @@ class ControlServer {
   void set_relay_wakeup(std::function<void()> wake);
   // Cleared after every mutating command (users and addresses may have changed).
   void set_address_cache(AddressCache* cache);
+  // The failed-login throttle: `auth bans` lists it, `auth unban` lifts a ban.
+  void set_throttle(auth::Throttle* throttle);
 
   struct Impl;
 

@@ -124,6 +124,7 @@ class Runtime {
     std::unique_ptr<SettingsCache> settings;
     std::unique_ptr<SpamCache> spam;
     std::unique_ptr<AddressCache> addresses;
+    std::unique_ptr<Pop3Leases> pop3_leases;
     std::unique_ptr<ServerContext> ctx;
     std::unique_ptr<Listeners> listeners;
     std::unique_ptr<ControlServer> control;
@@ -145,9 +146,10 @@ class Runtime {
       settings = std::make_unique<SettingsCache>(*pool);
       spam = std::make_unique<SpamCache>(*pool);
       addresses = std::make_unique<AddressCache>(*pool);
+      pop3_leases = std::make_unique<Pop3Leases>(io, *pool, *settings, cfg_);
       ctx = std::make_unique<ServerContext>(ServerContext{io, cfg_, stats_, *pool, *settings, throttle_, limiter_,
-                                                          pop3_limiter_, sessions_, maildrop_waiters_, tls.get(), *spam,
-                                                          *deliveries, *addresses, {}});
+                                                          pop3_limiter_, sessions_, maildrop_waiters_, *pop3_leases,
+                                                          tls.get(), *spam, *deliveries, *addresses, {}});
       runner = std::make_unique<relay::QueueRunner>(*ctx);
       ctx->wake_relay = [r = runner.get()] { r->wake(); };
       listeners = std::make_unique<Listeners>(*ctx);
@@ -161,11 +163,14 @@ class Runtime {
         become(*account);
       }
       if (managed) managed->start();
-      prepare_database(opts, *settings, *spam);
+      prepare_database(opts, *settings, *spam, *pop3_leases);
       if (managed) supervise(io, *managed, *pool);
       control->set_relay_wakeup(ctx->wake_relay);
       control->set_address_cache(addresses.get());
+      control->set_throttle(&throttle_);
       listeners->start();
+      pop3_leases->start();
+      pop3_leases_ = pop3_leases.get();
       control->start();
       runner->start();  // after bind(): no other daemon runs with our control socket (queue_runner.hpp)
       relay_ = runner.get();
@@ -193,6 +198,9 @@ class Runtime {
       settings->stop();
       spam->stop();
       if (addresses_) addresses_->stop();
+      // No more lease renewals: the POP3 sessions end at their next read, and one
+      // that outlived its lease could only fail to delete (QUIT checks the lease).
+      if (pop3_leases_) pop3_leases_->stop();
       // A relay delivery in progress is abandoned; its recipients are sent again
       // after the restart (at-least-once).
       if (relay_) relay_->stop();
@@ -211,6 +219,7 @@ class Runtime {
     log::info("stopping").kv("stage", "database");
     relay_ = nullptr;
     addresses_ = nullptr;
+    pop3_leases_ = nullptr;
     runner.reset();
     control.reset();
     listeners.reset();
@@ -232,7 +241,8 @@ class Runtime {
       log::debug("limits.open_files").kv("from", std::uint64_t(before)).kv("to", std::uint64_t(rl.rlim_cur));
   }
 
-  void prepare_database(const store::ConnectOptions& opts, SettingsCache& settings, SpamCache& spam) {
+  void prepare_database(const store::ConnectOptions& opts, SettingsCache& settings, SpamCache& spam,
+                        const Pop3Leases& pop3_leases) {
     store::Connection c(opts);
     c.ensure_connected();
     log::info("db.connected").kv("db", opts.describe()).kv("server", c.server_version()).kv("name", cfg_.database.name);
@@ -242,6 +252,11 @@ class Runtime {
     unsigned created = store::write_default_settings(c);
     if (created) log::info("settings.defaults").kv("created", created);
     settings.load(c);
+    // Before the listeners start: the POP3 sessions of this daemon's earlier run are
+    // gone (it was killed, or crashed), so are the maildrops they held.
+    if (auto voided = pop3_leases.void_earlier_runs(c))
+      log::info("pop3.leases_released").kv("reason", "earlier-run").kv("owner", Pop3Leases::instance_prefix(cfg_))
+          .kv("leases", voided);
     // First start: the schema was just created.
     if (report.before == 0) import_default_keywords(c, cfg_);
     spam.refresh(c);
@@ -345,6 +360,7 @@ class Runtime {
   std::function<void()> stop_;  // the graceful stop (SIGTERM, or the database given up); io threads only
   std::atomic<bool> stop_begun_{false};
   std::atomic<int> exit_status_{kExitOk};
+  Pop3Leases* pop3_leases_ = nullptr;  // its renewal loop is stopped with them
   std::thread watchdog_;
   std::mutex wd_mu_;
   std::condition_variable wd_cv_;

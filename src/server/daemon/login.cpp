@@ -24,12 +24,16 @@ asio::awaitable<LoginOutcome> login(ServerContext& ctx, const char* protocol, co
   limits.max_failures = std::max(1u, ctx.settings.number("auth.max_failures"));
   limits.ban = std::chrono::seconds(std::max(1u, ctx.settings.number("auth.ban_seconds")));
   ctx.throttle.set_limits(limits);
-  auto verdict = ctx.throttle.check(peer_ip, auth::Throttle::Clock::now());
+  // The attempt is reserved before the password is checked: however many connections
+  // from one IP race, no more passwords are checked than the failures it has left.
+  auto reservation = ctx.throttle.reserve(peer_ip, auth::Throttle::Clock::now());
+  const auth::Throttle::Verdict verdict = reservation.verdict;
   if (verdict.banned) {
     out.kind = LoginOutcome::banned;
     out.retry_after = verdict.retry_after;
     co_return out;
   }
+  auth::Throttle::Attempt attempt = std::move(reservation.attempt);  // released if we leave early
   if (verdict.delay.count() > 0) {
     asio::steady_timer t(co_await asio::this_coro::executor);
     t.expires_after(verdict.delay);
@@ -39,18 +43,20 @@ asio::awaitable<LoginOutcome> login(ServerContext& ctx, const char* protocol, co
   LoginJob job{std::move(login), std::move(password)};
   auto r = co_await store::async_run(ctx.pool, std::move(job), asio::use_awaitable);
   if (!r) {
+    attempt.release();  // not checked: nothing is counted
     out.kind = LoginOutcome::temp_failure;
     out.error = r.error().message;
     co_return out;
   }
+  ctx.stats.auth_checks++;
   if (!r->ok) {
-    ctx.throttle.failure(peer_ip, auth::Throttle::Clock::now());
+    attempt.failed(auth::Throttle::Clock::now());
     ctx.stats.auth_failures++;
     ctx.stats.emit("auth.failed", {{"protocol", protocol}, {"login", name}, {"peer", peer_ip}});
     out.kind = LoginOutcome::bad_credentials;
     co_return out;
   }
-  ctx.throttle.success(peer_ip);
+  attempt.succeeded(auth::Throttle::Clock::now());
   out.kind = LoginOutcome::ok;
   out.user = r->user;
   out.user_id = r->user_id;

@@ -15,6 +15,7 @@ std::vector<std::pair<const char*, std::uint64_t>> Stats::counters() const {
       {"smtp_messages_rejected", smtp_messages_rejected.load()},
       {"smtp_recipients_rejected", smtp_recipients_rejected.load()},
       {"smtp_bytes_received", smtp_bytes_received.load()},
+      {"auth_checks", auth_checks.load()},
       {"auth_failures", auth_failures.load()},
       {"pop3_sessions", pop3_sessions.load()},
       {"pop3_logins", pop3_logins.load()},

@@ -43,6 +43,7 @@ class Stats {
   std::atomic<std::uint64_t> smtp_messages_rejected{0};  // refused at end of DATA (size, bare LF, storage)
   std::atomic<std::uint64_t> smtp_recipients_rejected{0};
   std::atomic<std::uint64_t> smtp_bytes_received{0};
+  std::atomic<std::uint64_t> auth_checks{0};    // passwords checked (SMTP AUTH and POP3 logins)
   std::atomic<std::uint64_t> auth_failures{0};  // SMTP AUTH and POP3 logins
   // POP3
   std::atomic<std::uint64_t> pop3_sessions{0};

@@ -6,7 +6,6 @@
 #include <chrono>
 #include <map>
 #include <optional>
-#include <random>
 
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
@@ -54,12 +53,6 @@ constexpr std::size_t kLockWaitInputBytes = 64 * 1024;
 constexpr std::size_t kReadAheadEntries = store::kMessageStartsPerQuery;
 constexpr std::uint64_t kReadAheadBytes = 512 * 1024;
 
-// Unique per session and recognisable in the lease table: host, process, session.
-std::string lease_owner(const std::string& hostname, const std::string& sid) {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return fmt::format("{}/{}/{}/{:08x}", hostname.substr(0, 64), ::getpid(), sid, std::uint32_t(rng()));
-}
-
 struct OpenJob {
   std::uint64_t user_id;
   std::string owner;
@@ -67,13 +60,6 @@ struct OpenJob {
   store::Maildrop operator()(store::Connection& c) const {
     return store::open_maildrop(c, user_id, owner, lease_seconds);
   }
-};
-
-struct RenewJob {
-  std::uint64_t user_id;
-  std::string owner;
-  unsigned lease_seconds;
-  bool operator()(store::Connection& c) const { return store::renew_lease(c, user_id, owner, lease_seconds); }
 };
 
 struct ReleaseJob {
@@ -135,6 +121,18 @@ class Session {
     stream_.socket().cancel(ec);
     lock_wait_timer_.cancel();
   }
+  // The daemon's renewal found the lease gone (daemon/pop3_leases.hpp): another
+  // session has the maildrop now. This one ends at once, deleting nothing. Runs on
+  // the session's executor.
+  void lease_lost() {
+    if (lease_ != Lease::held) return;
+    lease_ = Lease::none;
+    lease_lost_ = true;
+    lease_reg_.reset();
+    event(log::Level::warn, "pop3.lease_lost").kv("user", user_);
+    std::error_code ec;
+    stream_.socket().cancel(ec);
+  }
   std::shared_ptr<net::SessionInfo> publish() {
     info_ = std::make_shared<net::SessionInfo>(sid_, implicit_tls_ ? "pop3s" : "pop3", peer_);
     stream_.publish_to(info_);
@@ -173,6 +171,7 @@ class Session {
   }
 
   asio::awaitable<bool> fill();             // false: the connection is done
+  bool lease_lost_end();
   asio::awaitable<bool> perform(Action a);  // false: close the session
   asio::awaitable<Action> authenticate(const auth::Credentials& c);
   asio::awaitable<Action> load_maildrop();
@@ -184,7 +183,6 @@ class Session {
   asio::awaitable<store::DbResult<store::MessageStart>> message_start(const Action& a);
   std::vector<std::uint64_t> read_ahead(std::size_t index) const;
   asio::awaitable<Action> update(std::vector<std::uint64_t> ids);
-  asio::awaitable<void> renew_if_due();
   asio::awaitable<void> release();
 
   daemon::ServerContext& ctx_;
@@ -199,13 +197,15 @@ class Session {
   bool shutting_down_ = false;
   bool killed_ = false;
   std::shared_ptr<net::SessionInfo> info_ = std::make_shared<net::SessionInfo>("", "", "");
-  // The maildrop lease: taken at login, renewed every third of its lifetime.
+  // The maildrop lease: taken at login, renewed by the daemon (ctx_.pop3_leases) with
+  // the leases of its other sessions while lease_reg_ is registered.
   std::uint64_t user_id_ = 0;
   std::string user_;
   std::string owner_;
   enum class Lease { none, held, uncertain } lease_ = Lease::none;
-  unsigned lease_seconds_ = 600;
-  Clock::time_point renew_at_{};
+  unsigned lease_seconds_ = 0;
+  std::optional<daemon::Pop3Leases::Registration> lease_reg_;
+  bool lease_lost_ = false;
   // Waiting for the lease at login: the timer of one retry interval, cancelled (on
   // this strand) by a session of this daemon that gives the lease back, by shutdown
   // and by kill.
@@ -223,6 +223,7 @@ asio::awaitable<bool> Session::fill() {
   const auto deadline = Clock::now() + std::chrono::seconds(ctx_.cfg.pop3.autologout_seconds);
   for (;;) {
     if (shutting_down_) break;
+    if (lease_lost_) co_return lease_lost_end();
     auto now = Clock::now();
     if (now >= deadline) {
       // RFC 1939 3: the autologout timer ends the session without the UPDATE state.
@@ -231,15 +232,11 @@ asio::awaitable<bool> Session::fill() {
       co_return false;
     }
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
-    if (lease_ == Lease::held) {
-      co_await renew_if_due();
-      auto until_renew = std::chrono::duration_cast<std::chrono::milliseconds>(renew_at_ - Clock::now());
-      wait = std::clamp(until_renew, std::chrono::milliseconds(100), wait);
-    }
     std::error_code ec;
     std::size_t n = co_await stream_.read_some(buf_, sizeof buf_, wait, ec);
     if (ec == asio::error::timed_out) continue;
     if (shutting_down_) break;
+    if (lease_lost_) co_return lease_lost_end();
     if (ec) {
       end_reason_ = (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) ? "client-closed"
                                                                                          : ec.message();
@@ -253,35 +250,27 @@ asio::awaitable<bool> Session::fill() {
   co_return false;
 }
 
-asio::awaitable<void> Session::renew_if_due() {
-  if (lease_ != Lease::held || Clock::now() < renew_at_) co_return;
-  RenewJob job{user_id_, owner_, lease_seconds_};
-  auto r = co_await store::async_run(ctx_.pool, std::move(job), asio::use_awaitable);
-  if (!r) {
-    // The database is away: try again soon; the lease has two thirds of its life left.
-    event(log::Level::warn, "pop3.lease_renew_failed").kv("user", user_).kv("error", r.error().message);
-    renew_at_ = Clock::now() + 5s;
-    co_return;
-  }
-  if (!*r) {
-    // It expired and another session took it: this one may still read, but QUIT
-    // will not delete anything (commit_deletions checks the owner).
-    event(log::Level::warn, "pop3.lease_lost").kv("user", user_);
-    lease_ = Lease::none;
-    co_return;
-  }
-  renew_at_ = Clock::now() + std::chrono::seconds(std::max(1u, lease_seconds_ / 3));
-}
-
 asio::awaitable<void> Session::release() {
-  if (lease_ == Lease::none) co_return;
+  if (lease_ == Lease::none) {
+    lease_reg_.reset();
+    co_return;
+  }
+  if (lease_reg_) lease_reg_->closing();
   ReleaseJob job{user_id_, owner_};
   auto r = co_await store::async_run(ctx_.pool, std::move(job), asio::use_awaitable);
-  if (!r)  // it expires by itself
+  if (!r)  // no longer renewed, it expires by itself
     event(log::Level::warn, "pop3.lease_release_failed").kv("user", user_).kv("error", r.error().message);
   else
     ctx_.maildrop_waiters.released(user_id_);
   lease_ = Lease::none;
+  lease_reg_.reset();
+}
+
+// The end of a session whose lease was lost: said once, nothing deleted.
+bool Session::lease_lost_end() {
+  queue("-ERR [SYS/TEMP] The maildrop lock was lost; nothing was deleted\r\n");
+  end_reason_ = "lease-lost";
+  return false;
 }
 
 asio::awaitable<void> Session::run() {
@@ -333,7 +322,7 @@ asio::awaitable<void> Session::run() {
     }
     co_await flush();
   } catch (const std::system_error& e) {
-    end_reason_ = e.what();
+    end_reason_ = lease_lost_ ? "lease-lost" : e.what();
   }
   starts_.clear();
   // A session that ends without QUIT removes nothing (RFC 1939 6); it only gives
@@ -415,8 +404,11 @@ asio::awaitable<Action> Session::authenticate(const auth::Credentials& creds) {
 }
 
 asio::awaitable<Action> Session::load_maildrop() {
-  lease_seconds_ = std::max(10u, ctx_.settings.number("pop3.lease_seconds"));
-  owner_ = lease_owner(ctx_.cfg.server.hostname, sid_);
+  lease_seconds_ = ctx_.pop3_leases.lease_seconds();
+  owner_ = ctx_.pop3_leases.new_owner(sid_);
+  // Registered before the lease is taken, so the daemon's renewal neither mistakes
+  // it for a lease nobody holds nor misses it.
+  lease_reg_.emplace(ctx_.pop3_leases, user_id_, owner_, stream_.socket().get_executor(), [this] { lease_lost(); });
   // RFC 1939 8 asks for exclusive access; instead of answering [IN-USE] at once, the
   // login waits up to pop3.lock_wait_seconds for the session holding the lease to
   // end (as Dovecot waits for its lock). Registered before the first attempt, so a
@@ -460,8 +452,10 @@ asio::awaitable<Action> Session::load_maildrop() {
     load.kind = Protocol::MaildropLoad::temp_failure;
     // If the commit happened after all, the lease is ours: give it back at the end.
     if (r.error().outcome_unknown) lease_ = Lease::uncertain;
+    else lease_reg_.reset();
     event(log::Level::warn, "pop3.maildrop_failed").kv("user", user_).kv("error", r.error().message);
   } else if (r->in_use) {
+    lease_reg_.reset();
     load.kind = Protocol::MaildropLoad::in_use;
     event(log::Level::info, "pop3.in_use").kv("user", user_).kv("waited_ms", waited_ms);
   } else {
@@ -473,7 +467,7 @@ asio::awaitable<Action> Session::load_maildrop() {
       load.messages.push_back({m.entry_id, m.size, std::move(m.uidl)});
     }
     lease_ = Lease::held;
-    renew_at_ = Clock::now() + std::chrono::seconds(std::max(1u, lease_seconds_ / 3));
+    lease_reg_->held();
     ctx_.stats.pop3_logins++;
     std::string count = std::to_string(load.messages.size());
     log::Event e = event(log::Level::info, "pop3.login");
@@ -551,7 +545,6 @@ asio::awaitable<Session::Sent> Session::retrieve(const Action& a) {
   r->first_chunk = std::string();
   for (std::uint32_t seq = 1; seq < r->chunk_count && !stuffer.done(); ++seq) {
     if (out_.size() >= kFlushBytes) co_await flush();
-    co_await renew_if_due();
     ChunkJob cj{r->message_id, seq};
     auto chunk = co_await store::async_run(ctx_.pool, std::move(cj), asio::use_awaitable);
     if (!chunk) {
@@ -622,6 +615,7 @@ asio::awaitable<Action> Session::update(std::vector<std::uint64_t> ids) {
     co_return proto_.on_update_done(ids.empty());
   }
   std::size_t marked = ids.size();
+  lease_reg_->closing();  // released in the same transaction
   UpdateJob job{user_id_, owner_, std::move(ids)};
   auto r = co_await store::async_run(ctx_.pool, std::move(job), asio::use_awaitable);
   if (!r) {
@@ -631,10 +625,12 @@ asio::awaitable<Action> Session::update(std::vector<std::uint64_t> ids) {
   }
   if (r->lease_lost) {
     lease_ = Lease::none;
+    lease_reg_.reset();
     event(log::Level::warn, "pop3.update_refused").kv("user", user_).kv("reason", "mailbox lock lost");
     co_return proto_.on_update_done(marked == 0);
   }
   lease_ = Lease::none;  // released in the same transaction
+  lease_reg_.reset();
   ctx_.maildrop_waiters.released(user_id_);
   ctx_.stats.pop3_deletions += r->entries_deleted;
   event(log::Level::info, "pop3.update")

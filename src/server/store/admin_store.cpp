@@ -42,6 +42,15 @@ Unexpected<std::string> refuse(std::string msg) { return unexpected(std::move(ms
 
 std::string no_such_user(const std::string& name) { return fmt::format("no such user \"{}\"", name); }
 
+// A live POP3 lease: the session has a snapshot of the maildrop (and may have
+// message starts cached), so neither the mailbox nor the user may go under it.
+// Called with the user's row locked FOR UPDATE: a session taking the lease now
+// (its insert checks the row) waits for this transaction.
+std::optional<std::string> maildrop_in_use(Connection& c, std::uint64_t id, const std::string& user) {
+  if (!c.query_one(sql::kAdminMailboxLease, {id})) return std::nullopt;
+  return fmt::format("the mailbox of \"{}\" is open in a POP3 session; try again when it ends", user);
+}
+
 // The user's id, its row locked for the rest of the transaction.
 std::optional<std::uint64_t> user_id(Connection& c, const std::string& name) {
   auto row = c.query_one(sql::kAdminUserId, {name});
@@ -213,6 +222,7 @@ Outcome<DeletedUser> delete_user(Connection& c, const std::string& name) {
   return transact(c, [&]() -> Outcome<DeletedUser> {
     auto id = user_id(c, name);
     if (!id) return refuse(no_such_user(name));
+    if (auto busy = maildrop_in_use(c, *id, name)) return refuse(*busy);
     DeletedUser out;
     out.name = name;
     auto sole = c.query(sql::kAdminUserSoleAddresses, {*id, *id});
@@ -342,8 +352,7 @@ Outcome<Purged> purge_mailbox(Connection& c, const std::string& user) {
   return transact(c, [&]() -> Outcome<Purged> {
     auto id = user_id(c, user);
     if (!id) return refuse(no_such_user(user));
-    if (c.query_one(sql::kAdminMailboxLease, {*id}))
-      return refuse(fmt::format("the mailbox of \"{}\" is open in a POP3 session; try again when it ends", user));
+    if (auto busy = maildrop_in_use(c, *id, user)) return refuse(*busy);
     return remove_entries(c, *id);
   });
 }

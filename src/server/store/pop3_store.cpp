@@ -31,6 +31,17 @@ void release_lease(Connection& c, std::uint64_t user_id, const std::string& owne
   c.exec(sql::kLeaseRelease, {user_id, owner});
 }
 
+std::vector<HeldLease> renew_leases(Connection& c, const std::string& owner_prefix, unsigned lease_seconds) {
+  c.exec(sql::kLeaseRenewPrefix, {lease_seconds, owner_prefix, owner_prefix});
+  std::vector<HeldLease> out;
+  for (auto& row : c.query(sql::kLeasesOfPrefix, {owner_prefix, owner_prefix})) out.push_back({row.u64(0), row.take(1)});
+  return out;
+}
+
+std::uint64_t release_leases(Connection& c, const std::string& owner_prefix) {
+  return c.exec(sql::kLeaseReleasePrefix, {owner_prefix, owner_prefix});
+}
+
 MessageStart read_message_start(Connection& c, std::uint64_t user_id, std::uint64_t entry_id) {
   return std::move(read_message_starts(c, user_id, {entry_id}).front());
 }

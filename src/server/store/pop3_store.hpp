@@ -5,8 +5,9 @@
 //
 // A maildrop is locked by a lease row (RFC 1939 8: exclusive access) held in the
 // database, so several shicksd instances on one database stay correct: `owner` is
-// unique per session, the lease is renewed while the session lives and expires by
-// itself when a crashed daemon can no longer renew it.
+// unique per session and starts with the daemon's own prefix; the daemon renews the
+// leases of its live sessions together, a lease expires by itself when a crashed
+// daemon can no longer renew it, and a restarted daemon voids those of its earlier run.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -35,6 +36,18 @@ bool renew_lease(Connection& c, std::uint64_t user_id, const std::string& owner,
 
 // Gives the lease up (if it is still ours).
 void release_lease(Connection& c, std::uint64_t user_id, const std::string& owner);
+
+// The leases of one daemon, whose owners all start with one prefix
+// (daemon/pop3_leases.hpp). renew_leases() extends each of them by `lease_seconds`
+// (an expired one that nobody took is ours again) and lists those it holds now;
+// release_leases() removes them (at start: the leases of this daemon's earlier run,
+// whose sessions are gone).
+struct HeldLease {
+  std::uint64_t user_id = 0;
+  std::string owner;
+};
+std::vector<HeldLease> renew_leases(Connection& c, const std::string& owner_prefix, unsigned lease_seconds);
+std::uint64_t release_leases(Connection& c, const std::string& owner_prefix);
 
 // The start of a message: its body id, envelope sender (for Return-Path), number of
 // chunks and the first chunk. found = false when the entry is gone.

@@ -59,6 +59,14 @@ inline constexpr Sql kLeaseTake{
 inline constexpr Sql kLeaseRenew{
     "UPDATE mailbox_leases SET expires_at = UTC_TIMESTAMP(6) + INTERVAL ? SECOND WHERE user_id = ? AND owner = ?"};
 inline constexpr Sql kLeaseRelease{"DELETE FROM mailbox_leases WHERE user_id = ? AND owner = ?"};
+// The leases of one daemon, by owner prefix: its sessions' leases are renewed together
+// (daemon/pop3_leases.hpp), and at start those of its earlier runs are void.
+inline constexpr Sql kLeaseRenewPrefix{
+    "UPDATE mailbox_leases SET expires_at = UTC_TIMESTAMP(6) + INTERVAL ? SECOND "
+    "WHERE LEFT(owner, CHAR_LENGTH(?)) = ?"};
+inline constexpr Sql kLeasesOfPrefix{
+    "SELECT user_id, owner FROM mailbox_leases WHERE LEFT(owner, CHAR_LENGTH(?)) = ?"};
+inline constexpr Sql kLeaseReleasePrefix{"DELETE FROM mailbox_leases WHERE LEFT(owner, CHAR_LENGTH(?)) = ?"};
 // The maildrop: sizes and UIDLs only; no blob is read (design.md 3).
 inline constexpr Sql kMaildropList{
     "SELECT id, size, uidl FROM mailbox_entries WHERE user_id = ? ORDER BY id"};

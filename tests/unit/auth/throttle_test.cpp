@@ -243,3 +243,104 @@ TEST_CASE("the throttle is safe to share between threads", "[auth][throttle]") {
   for (auto& th : threads) th.join();
   CHECK(t.tracked() <= 64);
 }
+
+TEST_CASE("reservations hold the limit however many attempts race", "[auth][throttle]") {
+  Throttle t(limits(5, 300s, 100));
+  const std::string ip = "192.0.2.80";
+  // 20 attempts arrive before any password is checked: only 5 may go ahead.
+  std::vector<Throttle::Attempt> going;
+  int refused = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto r = t.reserve(ip, at(0s));
+    if (r.verdict.banned) {
+      CHECK(r.verdict.busy);
+      CHECK(r.verdict.retry_after == 1s);
+      CHECK_FALSE(r.attempt);
+      ++refused;
+      continue;
+    }
+    CHECK(r.attempt);
+    CHECK(r.verdict.delay == 0ms);
+    going.push_back(std::move(r.attempt));
+  }
+  CHECK(going.size() == 5);
+  CHECK(refused == 15);
+  CHECK(t.bans(at(0s)).empty());  // not banned yet: nothing has failed
+  // All five fail: the fifth failure bans the IP.
+  for (auto& a : going) a.failed(at(1s));
+  auto r = t.reserve(ip, at(2s));
+  CHECK(r.verdict.banned);
+  CHECK_FALSE(r.verdict.busy);
+  CHECK(r.verdict.retry_after == 299s);
+  auto bans = t.bans(at(2s));
+  REQUIRE(bans.size() == 1);
+  CHECK(bans[0].ip == ip);
+  CHECK(bans[0].failures == 5);
+  CHECK(bans[0].retry_after == 299s);
+}
+
+TEST_CASE("a reserved attempt that succeeds is forgiven, one not checked is released", "[auth][throttle]") {
+  Throttle t(limits(3, 300s, 100));
+  const std::string ip = "192.0.2.81";
+  {
+    auto a = t.reserve(ip, at(0s));
+    a.attempt.failed(at(0s));
+  }
+  auto b = t.reserve(ip, at(1s));
+  CHECK(b.verdict.delay == 1000ms);  // one failure counted
+  auto c = t.reserve(ip, at(1s));
+  CHECK_FALSE(c.verdict.banned);
+  // 1 failure + 2 in flight reach the limit of 3.
+  CHECK(t.reserve(ip, at(1s)).verdict.busy);
+  b.attempt.succeeded(at(2s));  // forgiven: the failure goes, c stays in flight
+  CHECK(t.tracked() == 1);
+  auto d = t.reserve(ip, at(2s));
+  CHECK(d.verdict.delay == 0ms);
+  CHECK_FALSE(d.verdict.banned);
+  d.attempt.release();  // e.g. the database did not answer: nothing counted
+  {
+    auto e = t.reserve(ip, at(2s));
+    CHECK_FALSE(e.verdict.banned);
+  }  // dropped without an outcome: released too
+  c.attempt.release();
+  CHECK(t.tracked() == 0);
+  // Released and forgiven attempts left no count behind: three failures to a ban.
+  for (int i = 0; i < 3; ++i) {
+    auto r = t.reserve(ip, at(10s));
+    REQUIRE_FALSE(r.verdict.banned);
+    r.attempt.failed(at(10s));
+  }
+  CHECK(t.reserve(ip, at(11s)).verdict.banned);
+  CHECK(t.check(ip, at(11s)).banned);
+}
+
+TEST_CASE("a ban refuses the reservation of the right password too, until unban", "[auth][throttle]") {
+  Throttle t(limits(2, 60s, 100));
+  const std::string ip = "2001:db8::5";
+  t.failure(ip, at(0s));
+  t.failure(ip, at(1s));
+  CHECK(t.reserve(ip, at(2s)).verdict.banned);
+  CHECK_FALSE(t.unban("192.0.2.99", at(2s)));  // not banned
+  CHECK(t.unban(ip, at(2s)));
+  CHECK_FALSE(t.unban(ip, at(2s)));  // no longer banned
+  CHECK(t.bans(at(2s)).empty());
+  auto r = t.reserve(ip, at(3s));
+  CHECK_FALSE(r.verdict.banned);
+  CHECK(r.verdict.delay == 0ms);  // the failures went with the ban
+  r.attempt.succeeded(at(3s));
+  CHECK(t.tracked() == 0);
+  // A ban that has run out is not listed and cannot be lifted.
+  t.failure(ip, at(10s));
+  t.failure(ip, at(10s));
+  CHECK(t.bans(at(69s)).size() == 1);
+  CHECK(t.bans(at(70s)).empty());
+  CHECK_FALSE(t.unban(ip, at(70s)));
+}
+
+TEST_CASE("a record with an attempt in flight is never evicted", "[auth][throttle]") {
+  Throttle t(limits(5, 300s, 2));
+  auto held = t.reserve("a", at(0s));
+  for (int i = 0; i < 10; ++i) t.failure("x" + std::to_string(i), at(std::chrono::seconds(1 + i)));
+  held.attempt.failed(at(20s));
+  CHECK(t.check("a", at(20s)).delay == 1000ms);  // its record survived with the failure counted
+}
