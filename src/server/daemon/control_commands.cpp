@@ -299,9 +299,19 @@ Action relay_show(const Args&, CommandContext&) {
   return {[](store::Connection& c) -> Result { return relay_json(admin::list_settings(c, "relay.")); }, {}};
 }
 
+// After a write to `settings` has committed, this daemon's cache reads the table
+// again on the same connection, so the sessions see the change before the answer
+// goes out; the read is labelled with the change counter, so a periodic read that
+// began before the write cannot bring the old value back (settings_snapshot.hpp).
+// A failure here is not the write's: the periodic read catches up.
 // Jobs hold the SettingsCache (it outlives the DB pool), not the CommandContext.
-void tell_cache(SettingsCache* cache, const std::string& name, const std::string& value) {
-  if (cache) cache->set_local(name, value);
+void tell_cache(SettingsCache* cache, store::Connection& c) {
+  if (!cache) return;
+  try {
+    cache->load(c);
+  } catch (const store::DbError& e) {
+    log::warn("settings.reload_failed").kv("error", e.what());
+  }
 }
 
 Action relay_set(const Args& a, CommandContext& ctx) {
@@ -320,13 +330,7 @@ Action relay_set(const Args& a, CommandContext& ctx) {
   return {[u = std::move(u), cache](store::Connection& c) -> Result {
             auto r = admin::set_relay(c, u);
             if (!r) return unexpected(r.error());
-            // The cache needs the real password (the answer never carries it).
-            tell_cache(cache, "relay.host", u.host);
-            if (u.port) tell_cache(cache, "relay.port", *u.port);
-            if (u.tls) tell_cache(cache, "relay.tls", *u.tls);
-            if (u.username) tell_cache(cache, "relay.username", *u.username);
-            if (u.password) tell_cache(cache, "relay.password", *u.password);
-            else if (u.username && u.username->empty()) tell_cache(cache, "relay.password", "");
+            tell_cache(cache, c);
             return relay_json(*r);
           },
           std::move(what)};
@@ -336,8 +340,7 @@ Action relay_clear(const Args&, CommandContext& ctx) {
   SettingsCache* cache = ctx.settings;
   return {[cache](store::Connection& c) -> Result {
             auto settings = admin::clear_relay(c);
-            for (const char* k : admin::kRelayKeys)
-              tell_cache(cache, k, std::string(config::find_runtime_setting(k)->default_value));
+            tell_cache(cache, c);
             return relay_json(settings);
           },
           {}};
@@ -485,7 +488,7 @@ Action config_set(const Args& a, CommandContext& ctx) {
   return {[key, value, cache](store::Connection& c) -> Result {
             auto r = admin::set_setting(c, key, value);
             if (!r) return unexpected(r.error());
-            tell_cache(cache, key, value);
+            tell_cache(cache, c);
             return setting_json(*r);
           },
           std::move(what)};

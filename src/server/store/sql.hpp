@@ -25,6 +25,8 @@ inline constexpr Sql kPing{"SELECT 1"};
 inline constexpr Sql kSettingInsertDefault{
     "INSERT IGNORE INTO settings (name, value, updated_at) VALUES (?, ?, UTC_TIMESTAMP(6))"};
 inline constexpr Sql kSettingsAll{"SELECT name, value FROM settings ORDER BY name"};
+// Bumped in the transaction of every write to `settings` (admin_store.cpp).
+inline constexpr Sql kSettingsVersion{"SELECT value FROM change_counters WHERE name = 'settings'"};
 inline constexpr Sql kSettingGet{"SELECT value FROM settings WHERE name = ?"};
 inline constexpr Sql kSettingSet{
     "INSERT INTO settings (name, value, updated_at) VALUES (?, ?, UTC_TIMESTAMP(6)) "
