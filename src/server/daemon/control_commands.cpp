@@ -273,7 +273,8 @@ Action mailbox_list(const Args& a, CommandContext&) {
                               {"from", m.header_from},
                               {"envelope_from", m.envelope_from},
                               {"subject", m.subject},
-                              {"spam", m.spam}};
+                              {"spam", m.spam},
+                              {"spam_keyword", m.spam ? json(m.spam_keyword) : json()}};
                 out.push_back(std::move(entry));
               }
               return json{{"user", user}, {"messages", std::move(out)}, {"total_bytes", total}};

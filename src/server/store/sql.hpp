@@ -207,7 +207,8 @@ inline constexpr Sql kAdminAddressesOfUser{
     "JOIN users u2 ON u2.id = t2.user_id WHERE u2.name = ?) ORDER BY a.address, u.name"};
 // Mailboxes
 inline constexpr Sql kAdminMailboxList{
-    "SELECT e.id, e.size, " SHICKS_ISO("e.received_at") ", m.header_from, m.envelope_from, m.subject, m.spam "
+    "SELECT e.id, e.size, " SHICKS_ISO("e.received_at") ", m.header_from, m.envelope_from, m.subject, m.spam, "
+    "m.spam_keyword "
     "FROM mailbox_entries e JOIN messages m ON m.id = e.message_id WHERE e.user_id = ? ORDER BY e.id"};
 inline constexpr Sql kAdminMailboxLease{
     "SELECT owner FROM mailbox_leases WHERE user_id = ? AND expires_at > UTC_TIMESTAMP(6)"};
