@@ -51,44 +51,41 @@ std::string plural(std::uint64_t n, const char* one, const char* many) {
 }
 
 // ---- printers
-// `status`: a short summary; with --verbose, every listener and every counter.
-void print_status(const json& r, bool verbose) {
-  out(printable("shicksd " + text(r, "version", "?") + " on " + text(r, "hostname", "?") + ", up " +
-                duration(number(r, "uptime_seconds"))) +
-      "\n");
+// `status --verbose`: every listener and every counter, one per line.
+void print_status_verbose(const json& r, const std::string& db_state) {
   const json db = r.value("database", json::object());
-  std::string state = text(db, "state", "?");
-  std::string detail = state == "up" ? text(db, "server_version", "") : text(db, "error", "");
-  const json listeners = r.value("listeners", json::array());
-  const json counters = r.value("counters", json::object());
-  if (verbose) {
-    Table t({{""}, {""}, {""}}, false);
-    t.add({"database", text(db, "mode", "?") + " " + text(db, "name", "?"),
-           state + (detail.empty() ? "" : " - " + detail)});
-    if (db.contains("relay_queue")) t.add({"relay queue", plural(number(db, "relay_queue"), "entry", "entries"), ""});
-    bool first = true;
-    for (const auto& l : listeners) {
-      t.add({first ? "listeners" : "", text(l, "protocol", "?"), text(l, "address", "?")});
-      first = false;
-    }
-    first = true;
-    for (const auto& [name, value] : counters.items()) {
-      if (!value.is_number_unsigned()) continue;
-      t.add({first ? "counters" : "", name, std::to_string(value.get<std::uint64_t>())});
-      first = false;
-    }
-    t.add({"connections", std::to_string(number(r, "connections_open")) + " open",
-           std::to_string(number(r, "connections_total")) + " since start"});
-    return out(t.render());
+  Table t({{""}, {""}, {""}}, false);
+  t.add({"database", text(db, "mode", "?") + " " + text(db, "name", "?"), db_state});
+  if (db.contains("relay_queue")) t.add({"relay queue", plural(number(db, "relay_queue"), "entry", "entries"), ""});
+  bool first = true;
+  for (const auto& l : r.value("listeners", json::array())) {
+    t.add({first ? "listeners" : "", text(l, "protocol", "?"), text(l, "address", "?")});
+    first = false;
   }
-  // The summary: label and text, listeners wrapped to fit 80 columns.
+  first = true;
+  const json counters = r.value("counters", json::object());
+  for (const auto& [name, value] : counters.items()) {
+    if (!value.is_number_unsigned()) continue;
+    t.add({first ? "counters" : "", name, std::to_string(value.get<std::uint64_t>())});
+    first = false;
+  }
+  t.add({"connections", std::to_string(number(r, "connections_open")) + " open",
+         std::to_string(number(r, "connections_total")) + " since start"});
+  out(t.render());
+}
+
+// `status`: a few lines of 80 columns at most (but for long addresses): each
+// protocol once with its addresses, and the counters a person looks at first.
+void print_status_summary(const json& r, const std::string& db_state) {
+  const json db = r.value("database", json::object());
+  const json counters = r.value("counters", json::object());
+  auto n = [&](const char* counter) { return std::to_string(number(counters, counter)); };
   std::vector<std::pair<std::string, std::string>> kv = {
-      {"database", text(db, "mode", "?") + " " + text(db, "name", "?") + ", " + state +
-                       (detail.empty() ? "" : " - " + detail)}};
+      {"database", text(db, "mode", "?") + " " + text(db, "name", "?") + ", " + db_state}};
   if (db.contains("relay_queue")) kv.emplace_back("relay queue", plural(number(db, "relay_queue"), "entry", "entries"));
   std::vector<std::pair<std::string, std::string>> by_protocol;  // in the order they were opened
   std::string control;
-  for (const auto& l : listeners) {
+  for (const auto& l : r.value("listeners", json::array())) {
     std::string protocol = text(l, "protocol", "?"), address = text(l, "address", "?");
     if (protocol == "control") {
       control = address;
@@ -98,7 +95,7 @@ void print_status(const json& r, bool verbose) {
     if (it == by_protocol.end()) by_protocol.emplace_back(protocol, protocol + " " + address);
     else it->second += " " + address;
   }
-  constexpr std::size_t kWidth = 80 - 13;  // after the labels
+  constexpr std::size_t kWidth = 80 - 13;  // after the labels ("relay queue" and two blanks)
   std::string line;
   const char* label = "listeners";
   for (std::size_t i = 0; i < by_protocol.size(); ++i) {
@@ -114,17 +111,26 @@ void print_status(const json& r, bool verbose) {
   if (!control.empty()) kv.emplace_back("control", control);
   kv.emplace_back("connections", std::to_string(number(r, "connections_open")) + " open, " +
                                      std::to_string(number(r, "connections_total")) + " since start");
-  kv.emplace_back("mail in", std::to_string(number(counters, "smtp_messages_accepted")) + " accepted, " +
-                                 std::to_string(number(counters, "smtp_messages_rejected")) + " refused");
-  kv.emplace_back("mail out", std::to_string(number(counters, "pop3_retrievals")) + " retrieved over POP3, " +
-                                  std::to_string(number(counters, "relay_sent")) + " relayed, " +
-                                  std::to_string(number(counters, "relay_deferred")) + " deferred, " +
-                                  std::to_string(number(counters, "relay_bounced")) + " bounced");
-  kv.emplace_back("spam", plural(number(counters, "spam_hits"), "hit", "hits") + ", " +
-                              std::to_string(number(counters, "spam_rejected")) + " refused");
+  kv.emplace_back("mail in", n("smtp_messages_accepted") + " accepted, " + n("smtp_messages_rejected") + " refused");
+  kv.emplace_back("mail out", n("pop3_retrievals") + " retrieved over POP3, " + n("relay_sent") + " relayed, " +
+                                  n("relay_deferred") + " deferred, " + n("relay_bounced") + " bounced");
+  kv.emplace_back("spam", plural(number(counters, "spam_hits"), "hit", "hits") + ", " + n("spam_rejected") +
+                              " refused");
   Table t({{""}, {""}}, false);
   for (auto& [k, v] : kv) t.add({std::move(k), std::move(v)});
   out(t.render());
+}
+
+void print_status(const json& r, bool verbose) {
+  out(printable("shicksd " + text(r, "version", "?") + " on " + text(r, "hostname", "?") + ", up " +
+                duration(number(r, "uptime_seconds"))) +
+      "\n");
+  const json db = r.value("database", json::object());
+  std::string state = text(db, "state", "?");
+  std::string detail = state == "up" ? text(db, "server_version", "") : text(db, "error", "");
+  std::string db_state = state + (detail.empty() ? "" : " - " + detail);
+  if (verbose) print_status_verbose(r, db_state);
+  else print_status_summary(r, db_state);
 }
 
 void print_user(const json& u) {
