@@ -149,6 +149,7 @@ void Cursor::move(long delta, std::size_t count) {
   }
   long s = long(selected) + delta;
   selected = std::size_t(std::clamp(s, 0L, long(count) - 1));
+  if (delta != 0) direction = delta > 0 ? 1 : -1;
   key.clear();  // follow() takes the new row's key
 }
 
@@ -159,6 +160,17 @@ void Cursor::follow(const std::vector<std::string>& keys, std::size_t page) {
   }
   if (keys.empty()) selected = 0;
   else selected = std::min(selected, keys.size() - 1);
+  if (!keys.empty() && keys[selected].empty()) {
+    // The nearest row with a key, the way the selection was moving first.
+    for (int dir : {direction, -direction}) {
+      long i = long(selected);
+      while (i >= 0 && i < long(keys.size()) && keys[std::size_t(i)].empty()) i += dir;
+      if (i >= 0 && i < long(keys.size())) {
+        selected = std::size_t(i);
+        break;
+      }
+    }
+  }
   key = keys.empty() ? std::string() : keys[selected];
   if (page == 0) page = 1;
   if (selected < top) top = selected;

@@ -255,3 +255,36 @@ TEST_CASE("80x24: event details go on to continuation lines instead of being cut
   CHECK(find_line(lines, "pop3.retrieved")->style == Style::selected);
   CHECK(more->style == Style::normal);
 }
+
+TEST_CASE("the selection passes over event continuation lines both ways", "[tui]") {
+  Model m = installed_model();
+  for (int seq = 1; seq <= 3; ++seq)
+    m.apply_line(fmt::format(R"({{"event":"activity","seq":{},"time_ms":1795500000000,"type":"smtp.accepted",)"
+                             R"("fields":[["id","ID{}"],["from","someone.long@sender.example.org"],)"
+                             R"(["rcpts","2"],["size","12345"]]}})",
+                             seq, seq));
+  UiState ui;
+  ui.view = View::events;
+  auto selected_text = [&] {
+    for (const auto& l : layout(m, ui, 24, 80))
+      if (l.style == Style::selected) return l.text;
+    return std::string();
+  };
+  auto rows = view_rows(m, View::events, 80, true).rows.size();
+  REQUIRE(rows == 6);  // three events of two lines each
+  CHECK(selected_text().find("id=ID3") != std::string::npos);
+  ui.cursor().move(1, rows);
+  CHECK(selected_text().find("id=ID2") != std::string::npos);
+  ui.cursor().move(1, rows);
+  CHECK(selected_text().find("id=ID1") != std::string::npos);
+  ui.cursor().move(1, rows);  // the last line is a continuation: stays on ID1
+  CHECK(selected_text().find("id=ID1") != std::string::npos);
+  ui.cursor().move(-1, rows);
+  CHECK(selected_text().find("id=ID2") != std::string::npos);
+  ui.cursor().move(-1, rows);
+  CHECK(selected_text().find("id=ID3") != std::string::npos);
+  // A new event: the selection stays on its event.
+  m.apply_line(R"({"event":"activity","seq":4,"time_ms":1795500000000,"type":"pop3.quit",)"
+               R"("fields":[["user","alice"],["deleted","1"]]})");
+  CHECK(selected_text().find("id=ID3") != std::string::npos);
+}
