@@ -494,7 +494,7 @@ QueueEntry queue_entry_from(Row& r) {
   q.claimed_until = r.str(9);
   q.created_at = r.str(10);
   q.size = r.u64(11);
-  q.subject = readable_subject(r.str(12), false);
+  q.subject = readable(r.str(12));
   q.header_from = readable(r.str(13));
   return q;
 }
