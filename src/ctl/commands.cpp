@@ -1,5 +1,6 @@
 #include "ctl/commands.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -50,16 +51,11 @@ std::string plural(std::uint64_t n, const char* one, const char* many) {
 }
 
 // ---- printers
-void print_status(const json& r) {
-  out(printable("shicksd " + text(r, "version", "?") + " on " + text(r, "hostname", "?") + ", up " +
-                duration(number(r, "uptime_seconds"))) +
-      "\n");
+// `status --verbose`: every listener and every counter, one per line.
+void print_status_verbose(const json& r, const std::string& db_state) {
   const json db = r.value("database", json::object());
-  std::string state = text(db, "state", "?");
-  std::string detail = state == "up" ? text(db, "server_version", "") : text(db, "error", "");
   Table t({{""}, {""}, {""}}, false);
-  t.add({"database", text(db, "mode", "?") + " " + text(db, "name", "?"),
-         state + (detail.empty() ? "" : " - " + detail)});
+  t.add({"database", text(db, "mode", "?") + " " + text(db, "name", "?"), db_state});
   if (db.contains("relay_queue")) t.add({"relay queue", plural(number(db, "relay_queue"), "entry", "entries"), ""});
   bool first = true;
   for (const auto& l : r.value("listeners", json::array())) {
@@ -76,6 +72,65 @@ void print_status(const json& r) {
   t.add({"connections", std::to_string(number(r, "connections_open")) + " open",
          std::to_string(number(r, "connections_total")) + " since start"});
   out(t.render());
+}
+
+// `status`: a few lines of 80 columns at most (but for long addresses): each
+// protocol once with its addresses, and the counters a person looks at first.
+void print_status_summary(const json& r, const std::string& db_state) {
+  const json db = r.value("database", json::object());
+  const json counters = r.value("counters", json::object());
+  auto n = [&](const char* counter) { return std::to_string(number(counters, counter)); };
+  std::vector<std::pair<std::string, std::string>> kv = {
+      {"database", text(db, "mode", "?") + " " + text(db, "name", "?") + ", " + db_state}};
+  if (db.contains("relay_queue")) kv.emplace_back("relay queue", plural(number(db, "relay_queue"), "entry", "entries"));
+  std::vector<std::pair<std::string, std::string>> by_protocol;  // in the order they were opened
+  std::string control;
+  for (const auto& l : r.value("listeners", json::array())) {
+    std::string protocol = text(l, "protocol", "?"), address = text(l, "address", "?");
+    if (protocol == "control") {
+      control = address;
+      continue;
+    }
+    auto it = std::find_if(by_protocol.begin(), by_protocol.end(), [&](const auto& p) { return p.first == protocol; });
+    if (it == by_protocol.end()) by_protocol.emplace_back(protocol, protocol + " " + address);
+    else it->second += " " + address;
+  }
+  constexpr std::size_t kWidth = 80 - 13;  // after the labels ("relay queue" and two blanks)
+  std::string line;
+  const char* label = "listeners";
+  for (std::size_t i = 0; i < by_protocol.size(); ++i) {
+    std::string item = by_protocol[i].second + (i + 1 < by_protocol.size() ? "," : "");
+    if (!line.empty() && display_width(line) + 1 + display_width(item) > kWidth) {
+      kv.emplace_back(label, line);
+      label = "";
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + item;
+  }
+  if (!line.empty()) kv.emplace_back(label, line);
+  if (!control.empty()) kv.emplace_back("control", control);
+  kv.emplace_back("connections", std::to_string(number(r, "connections_open")) + " open, " +
+                                     std::to_string(number(r, "connections_total")) + " since start");
+  kv.emplace_back("mail in", n("smtp_messages_accepted") + " accepted, " + n("smtp_messages_rejected") + " refused");
+  kv.emplace_back("mail out", n("pop3_retrievals") + " retrieved over POP3, " + n("relay_sent") + " relayed, " +
+                                  n("relay_deferred") + " deferred, " + n("relay_bounced") + " bounced");
+  kv.emplace_back("spam", plural(number(counters, "spam_hits"), "hit", "hits") + ", " + n("spam_rejected") +
+                              " refused");
+  Table t({{""}, {""}}, false);
+  for (auto& [k, v] : kv) t.add({std::move(k), std::move(v)});
+  out(t.render());
+}
+
+void print_status(const json& r, bool verbose) {
+  out(printable("shicksd " + text(r, "version", "?") + " on " + text(r, "hostname", "?") + ", up " +
+                duration(number(r, "uptime_seconds"))) +
+      "\n");
+  const json db = r.value("database", json::object());
+  std::string state = text(db, "state", "?");
+  std::string detail = state == "up" ? text(db, "server_version", "") : text(db, "error", "");
+  std::string db_state = state + (detail.empty() ? "" : " - " + detail);
+  if (verbose) print_status_verbose(r, db_state);
+  else print_status_summary(r, db_state);
 }
 
 void print_user(const json& u) {
@@ -303,6 +358,7 @@ struct Commands::Options {
   std::vector<std::string> emails, users, keywords;
   std::string user_filter;
   bool password_stdin = false;
+  bool verbose = false;
   std::string host, tls, username;
   bool allow_plaintext_auth = false;
   std::string session;
@@ -325,8 +381,11 @@ Commands::Commands(CLI::App& app) : o_(std::make_unique<Options>()) {
   };
 
   // ---- status, ping, reload
-  add(app.add_subcommand("status", "version, uptime, listeners, sessions, counters, database state"), "status",
-      no_args, print_status);
+  {
+    auto* s = app.add_subcommand("status", "version, uptime, database, listeners, connections, mail in and out, spam");
+    s->add_flag("-v,--verbose", o.verbose, "every listener address and every counter");
+    add(s, "status", no_args, [&o](const json& r) { print_status(r, o.verbose); });
+  }
   add(app.add_subcommand("ping", "check that the daemon answers"), "ping", no_args,
       [](const json& r) { out("shicksd " + text(r, "version", "?") + " answers\n"); });
   add(app.add_subcommand("reload", "re-read shicks.toml (like SIGHUP)"), "reload", no_args, [](const json&) {

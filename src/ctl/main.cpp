@@ -23,6 +23,44 @@ int fail(int code, const std::string& reason, bool as_json) {
   std::fprintf(stderr, "shicksctl: %s\n", reason.c_str());
   return code;
 }
+
+// The deepest command given on the command line: the program, or a group such as
+// "user" that was named without one of its commands.
+const CLI::App* deepest(const CLI::App& app) {
+  const CLI::App* at = &app;
+  while (!at->get_subcommands().empty()) at = at->get_subcommands().front();
+  return at;
+}
+
+std::string command_path(const CLI::App* at) {
+  std::string path;
+  for (; at && at->get_parent(); at = at->get_parent()) path = at->get_name() + (path.empty() ? "" : " " + path);
+  return path;
+}
+
+// When a group (or the program) was given no command it knows, says which word was
+// not understood and what the choices are, instead of CLI11's "A subcommand is
+// required". Returns "" for every other parse error.
+std::string unknown_command(const CLI::App& app) {
+  const CLI::App* group = deepest(app);
+  auto choices = group->get_subcommands([](const CLI::App*) { return true; });
+  if (choices.empty()) return "";  // a command with a missing option or argument
+  std::string list;
+  for (const auto* c : choices) list += (list.empty() ? "" : ", ") + c->get_name();
+  const std::string path = command_path(group);
+  const std::string help = path.empty() ? "shicksctl --help" : "shicksctl " + path + " --help";
+  std::string word;
+  for (const auto& w : app.remaining(true))
+    if (!w.empty() && w[0] != '-') {
+      word = w;
+      break;
+    }
+  if (word.empty())
+    return path.empty() ? "no command given; the commands are: " + list + " (see " + help + ")"
+                        : "\"" + path + "\" needs a command: " + list + " (see " + help + ")";
+  return "unknown command \"" + (path.empty() ? word : path + " " + word) + "\"; " +
+         (path.empty() ? "the commands are: " : "the " + path + " commands are: ") + list + " (see " + help + ")";
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -44,6 +82,10 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    if (std::string reason = unknown_command(app); !reason.empty()) {
+      std::fprintf(stderr, "shicksctl: %s\n", reason.c_str());
+      return kUsage;
+    }
     app.exit(e);
     return kUsage;
   }

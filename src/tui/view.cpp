@@ -97,6 +97,21 @@ std::vector<std::size_t> flex(std::size_t total, std::initializer_list<std::size
 }
 
 std::string mdash(bool utf8) { return utf8 ? "\xe2\x80\x94" : "-"; }
+
+// Items joined by blanks into lines of at most `width` columns, an item never split
+// unless it is wider than a line; at most `max_lines` lines (fit() cuts the last).
+std::vector<std::string> wrap(const std::vector<std::string>& items, std::size_t width, std::size_t max_lines) {
+  std::vector<std::string> out(1);
+  for (const auto& raw : items) {
+    std::string item = printable(raw);
+    if (!out.back().empty() && out.size() < max_lines && display_width(out.back()) + 1 + display_width(item) > width)
+      out.emplace_back();
+    out.back() += (out.back().empty() ? "" : " ") + item;
+  }
+  return out;
+}
+
+constexpr std::size_t kMaxEventLines = 3;
 }  // namespace
 
 std::string short_age(std::uint64_t s) {
@@ -134,6 +149,7 @@ void Cursor::move(long delta, std::size_t count) {
   }
   long s = long(selected) + delta;
   selected = std::size_t(std::clamp(s, 0L, long(count) - 1));
+  if (delta != 0) direction = delta > 0 ? 1 : -1;
   key.clear();  // follow() takes the new row's key
 }
 
@@ -144,6 +160,17 @@ void Cursor::follow(const std::vector<std::string>& keys, std::size_t page) {
   }
   if (keys.empty()) selected = 0;
   else selected = std::min(selected, keys.size() - 1);
+  if (!keys.empty() && keys[selected].empty()) {
+    // The nearest row with a key, the way the selection was moving first.
+    for (int dir : {direction, -direction}) {
+      long i = long(selected);
+      while (i >= 0 && i < long(keys.size()) && keys[std::size_t(i)].empty()) i += dir;
+      if (i >= 0 && i < long(keys.size())) {
+        selected = std::size_t(i);
+        break;
+      }
+    }
+  }
   key = keys.empty() ? std::string() : keys[selected];
   if (page == 0) page = 1;
   if (selected < top) top = selected;
@@ -218,10 +245,16 @@ Rows view_rows(const Model& m, View v, std::size_t width, bool utf8) {
       std::size_t rest = width > fixed ? width - fixed : 8;
       r.heading = row({fit("TIME", 8), fit("EVENT", 16), fit("DETAILS", rest)});
       for (const auto& e : m.events()) {
-        std::string details;
-        for (const auto& [k, val] : e.fields) details += (details.empty() ? "" : " ") + k + "=" + val;
-        r.rows.push_back(row({fit(clock_time(e.time_ms), 8), fit(e.type, 16), fit(details, rest)}));
+        std::vector<std::string> items;
+        for (const auto& [k, val] : e.fields) items.push_back(k + "=" + val);
+        // Details that do not fit go on to continuation lines (not selectable).
+        auto lines = wrap(items, rest, kMaxEventLines);
+        r.rows.push_back(row({fit(clock_time(e.time_ms), 8), fit(e.type, 16), fit(lines[0], rest)}));
         r.keys.push_back(std::to_string(e.seq));
+        for (std::size_t i = 1; i < lines.size(); ++i) {
+          r.rows.push_back(row({fit("", 8), fit("", 16), fit(lines[i], rest)}));
+          r.keys.emplace_back();
+        }
       }
       if (r.rows.empty()) {
         r.rows.push_back("(no events yet)");
@@ -256,21 +289,24 @@ Rows view_rows(const Model& m, View v, std::size_t width, bool utf8) {
 
 namespace {
 
-// "listeners: smtp 127.0.0.1:2525  pop3 ..." wrapped onto at most 3 lines.
+// "listeners: smtp 0.0.0.0:25 [::]:25, pop3 ..., control /run/..." (each protocol
+// once, with its addresses) wrapped onto at most 3 lines.
 std::vector<std::string> listener_lines(const Model& m, std::size_t cols) {
-  std::vector<std::string> out;
-  std::string line = "listeners:";
+  std::vector<std::pair<std::string, std::string>> by_protocol;  // in the daemon's order
   for (const auto& l : m.listeners()) {
-    std::string item = printable(l.protocol + " " + l.address);
-    if (display_width(line) + 2 + display_width(item) > cols && line.size() > 10) {
-      out.push_back(line);
-      line = "          ";
-    }
-    line += "  " + item;
+    auto it = std::find_if(by_protocol.begin(), by_protocol.end(), [&](const auto& p) { return p.first == l.protocol; });
+    if (it == by_protocol.end()) by_protocol.emplace_back(l.protocol, l.protocol + " " + l.address);
+    else it->second += " " + l.address;
   }
-  if (m.listeners().empty()) line += m.ever_connected() ? "  none" : "  -";
-  out.push_back(line);
-  if (out.size() > 3) out.resize(3);
+  std::vector<std::string> items;
+  for (std::size_t i = 0; i < by_protocol.size(); ++i)
+    items.push_back(by_protocol[i].second + (i + 1 < by_protocol.size() ? "," : ""));
+  if (items.empty()) items.emplace_back(m.ever_connected() ? "none" : "-");
+  constexpr std::string_view kLabel = "listeners: ";
+  auto lines = wrap(items, cols > kLabel.size() ? cols - kLabel.size() : 1, 3);
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < lines.size(); ++i)
+    out.push_back((i == 0 ? std::string(kLabel) : std::string(kLabel.size(), ' ')) + lines[i]);
   return out;
 }
 
@@ -303,17 +339,25 @@ struct Header {
   std::vector<Line> lines;
 };
 
+// The title bar: program, host, version, uptime, database. What does not fit goes,
+// least useful first (the database's mode and name, the word "shicksd"), so the
+// rest is never cut in the middle; only a host name too long for any bar is.
+std::string title_text(const Model& m, const UiState& ui, std::size_t cols) {
+  std::string db_detail = m.db_mode().empty() ? "" : " (" + m.db_mode() + " " + m.db_name() + ")";
+  for (int level = 0; level < 3; ++level) {
+    std::string title = ui.paused ? " shicks-top [PAUSED]" : " shicks-top";
+    if (!m.hostname().empty()) title += "  " + m.hostname();
+    if (!m.version().empty()) title += (level < 2 ? "  shicksd " : "  ") + m.version();
+    if (m.ever_connected()) title += "  up " + uptime_text(m.uptime_seconds());
+    if (!m.db_state().empty()) title += "  db " + m.db_state() + (level < 1 ? db_detail : "");
+    if (display_width(printable(title)) <= cols || level == 2) return title;
+  }
+  return {};
+}
+
 Header header(const Model& m, const UiState& ui, std::size_t cols) {
   Header h;
-  std::string title = ui.paused ? " shicks-top [PAUSED]" : " shicks-top";
-  if (!m.hostname().empty()) title += "  " + m.hostname();
-  if (!m.version().empty()) title += "  shicksd " + m.version();
-  if (m.ever_connected()) title += "  up " + uptime_text(m.uptime_seconds());
-  if (!m.db_state().empty()) {
-    title += "  db " + m.db_state();
-    if (!m.db_mode().empty()) title += " (" + m.db_mode() + " " + m.db_name() + ")";
-  }
-  h.lines.push_back({fit(title, cols), Style::bar});
+  h.lines.push_back({fit(title_text(m, ui, cols), cols), Style::bar});
 
   if (!m.connected()) {
     std::string text = "disconnected " + mdash(ui.utf8) + " retrying";
@@ -329,15 +373,19 @@ Header header(const Model& m, const UiState& ui, std::size_t cols) {
   for (auto& l : listener_lines(m, cols)) h.lines.push_back({fit(l, cols)});
 
   // Per-minute rates with their history.
-  constexpr std::size_t label = 10, now = 8;
-  std::size_t graph = cols > label + now + 3 ? std::min<std::size_t>(cols - label - now - 3, Rate::kHistoryMinutes) : 0;
-  h.lines.push_back({fit(row({fit("per minute", label), rfit("last min", now), "history, one column per minute"}), cols),
-                     Style::heading});
+  // Columns two blanks apart, so that the three headings read as three.
+  constexpr std::size_t label = 10, now = 8, gaps = 4;
+  std::size_t graph =
+      cols > label + now + gaps ? std::min<std::size_t>(cols - label - now - gaps, Rate::kHistoryMinutes) : 0;
+  auto rate_row = [&](std::string_view a, std::string_view b, std::string_view c) {
+    return fit(a, label) + "  " + rfit(b, now) + "  " + std::string(c);
+  };
+  h.lines.push_back({fit(rate_row("RATE", "LAST MIN", "HISTORY, ONE COLUMN PER MINUTE"), cols), Style::heading});
   for (const auto& def : kRates) {
     const Rate* r = m.rate(def.counter);
     std::string text;
-    if (!r) text = row({fit(def.label, label), rfit("-", now), "(not reported by this shicksd)"});
-    else text = row({fit(def.label, label), rfit(std::to_string(r->last_minute()), now), sparkline(r->history(graph), ui.utf8)});
+    if (!r) text = rate_row(def.label, "-", "(not reported by this shicksd)");
+    else text = rate_row(def.label, std::to_string(r->last_minute()), sparkline(r->history(graph), ui.utf8));
     h.lines.push_back({fit(text, cols), r ? Style::normal : Style::dim});
   }
 

@@ -31,10 +31,12 @@ struct Line {
 struct Cursor {
   std::size_t selected = 0, top = 0;
   std::string key;
+  int direction = 1;  // of the last move: a row without a key is passed that way
 
   void move(long delta, std::size_t count);
-  // Re-finds `key` among `keys`, clamps, and scrolls so the selection is visible in
-  // a window of `page` rows.
+  // Re-finds `key` among `keys`, clamps, steps off a row without a key (an event's
+  // continuation line) and scrolls so the selection is visible in a window of
+  // `page` rows.
   void follow(const std::vector<std::string>& keys, std::size_t page);
 };
 

@@ -275,7 +275,8 @@ Action mailbox_list(const Args& a, CommandContext&) {
                               {"from", m.header_from},
                               {"envelope_from", m.envelope_from},
                               {"subject", m.subject},
-                              {"spam", m.spam}};
+                              {"spam", m.spam},
+                              {"spam_keyword", m.spam ? json(m.spam_keyword) : json()}};
                 out.push_back(std::move(entry));
               }
               return json{{"user", user}, {"messages", std::move(out)}, {"total_bytes", total}};
@@ -301,9 +302,19 @@ Action relay_show(const Args&, CommandContext&) {
   return {[](store::Connection& c) -> Result { return relay_json(admin::list_settings(c, "relay.")); }, {}};
 }
 
+// After a write to `settings` has committed, this daemon's cache reads the table
+// again on the same connection, so the sessions see the change before the answer
+// goes out; the read is labelled with the change counter, so a periodic read that
+// began before the write cannot bring the old value back (settings_snapshot.hpp).
+// A failure here is not the write's: the periodic read catches up.
 // Jobs hold the SettingsCache (it outlives the DB pool), not the CommandContext.
-void tell_cache(SettingsCache* cache, const std::string& name, const std::string& value) {
-  if (cache) cache->set_local(name, value);
+void tell_cache(SettingsCache* cache, store::Connection& c) {
+  if (!cache) return;
+  try {
+    cache->load(c);
+  } catch (const store::DbError& e) {
+    log::warn("settings.reload_failed").kv("error", e.what());
+  }
 }
 
 Action relay_set(const Args& a, CommandContext& ctx) {
@@ -324,14 +335,7 @@ Action relay_set(const Args& a, CommandContext& ctx) {
   return {[u = std::move(u), cache](store::Connection& c) -> Result {
             auto r = admin::set_relay(c, u);
             if (!r) return unexpected(r.error());
-            // The cache needs the real password (the answer never carries it).
-            tell_cache(cache, "relay.host", u.host);
-            if (u.port) tell_cache(cache, "relay.port", *u.port);
-            if (u.tls) tell_cache(cache, "relay.tls", *u.tls);
-            if (u.username) tell_cache(cache, "relay.username", *u.username);
-            if (u.password) tell_cache(cache, "relay.password", *u.password);
-            else if (u.username && u.username->empty()) tell_cache(cache, "relay.password", "");
-            tell_cache(cache, "relay.allow_plaintext_auth", u.allow_plaintext_auth.value_or("false"));
+            tell_cache(cache, c);
             return relay_json(*r);
           },
           std::move(what)};
@@ -341,8 +345,7 @@ Action relay_clear(const Args&, CommandContext& ctx) {
   SettingsCache* cache = ctx.settings;
   return {[cache](store::Connection& c) -> Result {
             auto settings = admin::clear_relay(c);
-            for (const char* k : admin::kRelayKeys)
-              tell_cache(cache, k, std::string(config::find_runtime_setting(k)->default_value));
+            tell_cache(cache, c);
             return relay_json(settings);
           },
           {}};
@@ -491,7 +494,7 @@ Action config_set(const Args& a, CommandContext& ctx) {
   return {[key, value, cache](store::Connection& c) -> Result {
             auto r = admin::set_setting(c, key, value);
             if (!r) return unexpected(r.error());
-            tell_cache(cache, key, value);
+            tell_cache(cache, c);
             return setting_json(*r);
           },
           std::move(what)};

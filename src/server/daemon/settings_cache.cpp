@@ -12,16 +12,23 @@ SettingsCache::SettingsCache(store::DbPool& pool)
                  [](const store::DbFailure& f) { log::debug("settings.refresh_failed").kv("error", f.message); }) {}
 
 void SettingsCache::load(store::Connection& c) {
-  auto all = store::all_settings(c);
-  std::unique_lock lock(mu_);
-  values_.clear();
-  for (auto& [k, v] : all) values_[k] = v;
+  // The counter first: the rows read after it hold at least every write it counts.
+  const std::uint64_t version = store::settings_version(c);
+  config::SettingsSnapshot::Values values;
+  for (auto& [k, v] : store::all_settings(c)) values[std::move(k)] = std::move(v);
+  std::uint64_t held = 0;
+  {
+    std::unique_lock lock(mu_);
+    if (snapshot_.apply(std::move(values), version)) return;
+    held = snapshot_.version();
+  }
+  log::debug("settings.stale_read").kv("version", version).kv("held", held);
 }
 
 std::string SettingsCache::get(const std::string& name) const {
   {
     std::shared_lock lock(mu_);
-    if (auto it = values_.find(name); it != values_.end()) return it->second;
+    if (auto v = snapshot_.find(name)) return std::move(*v);
   }
   if (const auto* s = config::find_runtime_setting(name)) return std::string(s->default_value);
   return {};
@@ -34,11 +41,6 @@ unsigned SettingsCache::number(const std::string& name) const {
     v = s ? parse_u64(s->default_value) : std::nullopt;
   }
   return v ? unsigned(*v) : 0;
-}
-
-void SettingsCache::set_local(const std::string& name, const std::string& value) {
-  std::unique_lock lock(mu_);
-  values_[name] = value;
 }
 
 }  // namespace shicks::daemon

@@ -2,12 +2,13 @@
 // The runtime settings (database table `settings`) as the sessions see them: loaded
 // at start and re-read every few seconds, so a change made through the control
 // socket -- by this daemon or another one on the same database -- takes effect
-// without a restart.
-#include <map>
+// without a restart. Every read is labelled with the 'settings' change counter and
+// an older read never replaces a newer one (config/settings_snapshot.hpp).
 #include <memory>
 #include <shared_mutex>
 #include <string>
 
+#include "server/config/settings_snapshot.hpp"
 #include "server/daemon/refresher.hpp"
 #include "server/store/db_pool.hpp"
 
@@ -17,11 +18,12 @@ class SettingsCache {
  public:
   explicit SettingsCache(store::DbPool& pool);
 
-  void load(store::Connection& c);  // at start, on the main thread
+  // Reads the table: at start (main thread), every few seconds, and right after a
+  // control-socket write (on its connection, after the commit). Throws DbError.
+  void load(store::Connection& c);
   std::string get(const std::string& name) const;  // the default when unset
   bool flag(const std::string& name) const { return get(name) == "true"; }
   unsigned number(const std::string& name) const;
-  void set_local(const std::string& name, const std::string& value);  // after a control-socket write
 
   // Re-reads every `interval` until stop().
   void start(asio::io_context& io, std::chrono::seconds interval) { refresher_.start(io, interval); }
@@ -29,7 +31,7 @@ class SettingsCache {
 
  private:
   mutable std::shared_mutex mu_;
-  std::map<std::string, std::string> values_;
+  config::SettingsSnapshot snapshot_;  // under mu_
   Refresher refresher_;
 };
 

@@ -15,6 +15,13 @@ namespace {
 std::string ok(std::string_view text) { return text.empty() ? "+OK\r\n" : fmt::format("+OK {}\r\n", text); }
 std::string err(std::string_view text) { return fmt::format("-ERR {}\r\n", text); }
 
+// "1 message", "2 messages"; "1 octet", "2 octets".
+std::string count(std::uint64_t n, std::string_view one, std::string_view many) {
+  return fmt::format("{} {}", n, n == 1 ? one : many);
+}
+std::string messages(std::uint64_t n) { return count(n, "message", "messages"); }
+std::string octets(std::uint64_t n) { return count(n, "octet", "octets"); }
+
 // Accepted number of arguments, for the verbs whose arguments are all tokens.
 struct Arity {
   std::size_t min, max;
@@ -262,7 +269,7 @@ Action Protocol::on_maildrop_loaded(MaildropLoad load) {
   messages_ = std::move(load.messages);
   deleted_.assign(messages_.size(), false);
   state_ = State::transaction;
-  return send(ok(fmt::format("Logged in, maildrop has {} messages ({} octets)", live_count(), live_octets())));
+  return send(ok(fmt::format("Logged in, maildrop has {} ({})", messages(live_count()), octets(live_octets()))));
 }
 
 Action Protocol::on_capa() {
@@ -309,7 +316,7 @@ Action Protocol::on_update_done(bool done) {
   if (!done) return close(err("[SYS/TEMP] Deleted messages not removed, try again later"));
   std::uint64_t left = live_count();
   return close(ok(left == 0 ? std::string("Shicks POP3 server signing off (maildrop empty)")
-                            : fmt::format("Shicks POP3 server signing off ({} messages left)", left)));
+                            : fmt::format("Shicks POP3 server signing off ({} left)", messages(left))));
 }
 
 // ---------------------------------------------------------------- TRANSACTION
@@ -333,7 +340,7 @@ Action Protocol::on_list_or_uidl(const Command& c, bool uidl) {
     if (!i) return fail(i.error());
     return send(ok(line(*i)));
   }
-  std::string r = uidl ? ok("") : ok(fmt::format("{} messages ({} octets)", live_count(), live_octets()));
+  std::string r = uidl ? ok("") : ok(fmt::format("{} ({})", messages(live_count()), octets(live_octets())));
   for (std::size_t i = 0; i < messages_.size(); ++i)
     if (!deleted_[i]) r += line(i) + "\r\n";
   r += ".\r\n";
@@ -354,7 +361,7 @@ Action Protocol::on_retr_or_top(const Command& c, bool top) {
     a.top_lines = std::int64_t(std::min(*lines, max));
     a.reply = ok("Top of message follows");
   } else {
-    a.reply = ok(fmt::format("{} octets", messages_[*i].size));
+    a.reply = ok(octets(messages_[*i].size));
   }
   return a;
 }
@@ -370,7 +377,7 @@ Action Protocol::on_dele(const Command& c) {
 
 Action Protocol::on_rset() {
   deleted_.assign(messages_.size(), false);
-  return send(ok(fmt::format("Maildrop has {} messages ({} octets)", live_count(), live_octets())));
+  return send(ok(fmt::format("Maildrop has {} ({})", messages(live_count()), octets(live_octets()))));
 }
 
 }  // namespace shicks::pop3

@@ -564,6 +564,8 @@ asio::awaitable<Session::Sent> Session::retrieve(const Action& a) {
   ctx_.stats.pop3_retrievals++;
   ctx_.stats.pop3_bytes_sent += sent;
   event(log::Level::debug, "pop3.retrieve").kv("entry", a.message_id).kv("top", a.top_lines).kv("octets", sent);
+  ctx_.stats.emit(a.top_lines < 0 ? "pop3.retrieved" : "pop3.top",
+                  {{"user", user_}, {"message", std::to_string(a.message + 1)}, {"octets", std::to_string(sent)}});
   co_return Sent::ok;
 }
 
@@ -637,8 +639,7 @@ asio::awaitable<Action> Session::update(std::vector<std::uint64_t> ids) {
       .kv("user", user_)
       .kv("deleted", r->entries_deleted)
       .kv("bodies_deleted", r->bodies_deleted);
-  if (r->entries_deleted > 0)
-    ctx_.stats.emit("pop3.deleted", {{"user", user_}, {"messages", std::to_string(r->entries_deleted)}});
+  ctx_.stats.emit("pop3.quit", {{"user", user_}, {"deleted", std::to_string(r->entries_deleted)}});
   co_return proto_.on_update_done(true);
 }
 

@@ -31,11 +31,13 @@ std::string rfc5322_date(std::time_t t);
 std::string sanitize_trace_token(std::string_view s, std::size_t max = 255);
 
 // The From and Subject of a message's header section, unfolded, as valid UTF-8
-// (invalid bytes replaced), at most `max_chars` code points, for listings.
+// (invalid bytes replaced), at most `max_chars` code points, for listings. They are
+// kept raw (encoded-words are decoded when listed), so the default keeps as much as
+// the columns hold (512): an encoded Subject is often over 200 octets.
 struct HeaderSummary {
   std::string from;
   std::string subject;
 };
-HeaderSummary summarize_headers(std::string_view message, std::size_t max_chars = 200);
+HeaderSummary summarize_headers(std::string_view message, std::size_t max_chars = 500);
 
 }  // namespace shicks::smtp

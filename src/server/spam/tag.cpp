@@ -21,6 +21,13 @@ std::string spam_header_value(std::string_view keyword) {
 
 bool has_subject_tag(std::string_view decoded_subject) { return istarts_with_ascii(decoded_subject, kSubjectTag); }
 
+std::string tagged_subject(std::string_view decoded_subject) {
+  if (has_subject_tag(decoded_subject)) return std::string(decoded_subject);
+  std::string out(kSubjectTag);
+  if (!decoded_subject.empty()) out.append(" ").append(decoded_subject);
+  return out;
+}
+
 namespace {
 
 constexpr std::size_t npos = std::string_view::npos;

@@ -34,6 +34,11 @@ std::string spam_header_value(std::string_view keyword);
 // Does a decoded Subject (decode_subject) start with "[SPAM]" (ASCII case ignored)?
 bool has_subject_tag(std::string_view decoded_subject);
 
+// The Subject a person reads in a tagged message, from the decoded Subject it had
+// when it came ("" when it had none): "[SPAM] " in front, as append_filtered writes
+// it, or unchanged when it already starts with the tag.
+std::string tagged_subject(std::string_view decoded_subject);
+
 // Appends `message` to `out`: X-Shicks-Spam fields removed, and tagged with
 // `keyword` when it is not null (see above).
 void append_filtered(std::string& out, std::string_view message, const std::string* keyword);

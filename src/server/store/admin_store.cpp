@@ -9,6 +9,8 @@
 #include "server/admin/rules.hpp"
 #include "server/auth/password.hpp"
 #include "server/config/runtime_settings.hpp"
+#include "server/spam/subject.hpp"
+#include "server/spam/tag.hpp"
 #include "server/store/mail_store.hpp"
 #include "server/store/settings_store.hpp"
 #include "server/store/sql.hpp"
@@ -93,6 +95,21 @@ Purged remove_entries(Connection& c, std::uint64_t user) {
   c.exec(sql::kAdminMailboxDeleteAll, {user});
   for (std::uint64_t m : bodies) p.bodies_removed += delete_body_if_unreferenced(c, m) ? 1 : 0;
   return p;
+}
+
+// Stored From and Subject fields are the raw field bodies as they came (unfolded,
+// valid UTF-8, before any tag). Encoded-words are decoded as the spam filter decodes
+// them (RFC 2047); text without one is shown as stored, so that a control character
+// in it is still made visible by shicksctl rather than blanked.
+std::string readable(std::string_view raw) {
+  if (raw.find("=?") == std::string_view::npos) return std::string(raw);
+  return spam::decode_subject(raw);
+}
+
+// The Subject a mail reader shows: decoded, and tagged as the stored message is.
+std::string readable_subject(std::string_view raw, bool tagged) {
+  std::string s = readable(raw);
+  return tagged ? spam::tagged_subject(s) : s;
 }
 
 void bump(Connection& c, const char* counter) { c.exec(sql::kAdminBumpCounter, {counter}); }
@@ -339,10 +356,11 @@ Outcome<std::vector<MailboxMessage>> list_mailbox(Connection& c, const std::stri
     m.id = r.u64(0);
     m.size = r.u64(1);
     m.received_at = r.str(2);
-    m.header_from = r.take(3);
+    m.header_from = readable(r.str(3));
     m.envelope_from = r.take(4);
-    m.subject = r.take(5);
     m.spam = r.i64(6) != 0;
+    m.spam_keyword = r.str(7);
+    m.subject = readable_subject(r.str(5), m.spam);
     out.push_back(std::move(m));
   }
   return out;
@@ -524,8 +542,8 @@ QueueEntry queue_entry_from(Row& r) {
   q.claimed_until = r.str(9);
   q.created_at = r.str(10);
   q.size = r.u64(11);
-  q.subject = r.take(12);
-  q.header_from = r.take(13);
+  q.subject = readable(r.str(12));
+  q.header_from = readable(r.str(13));
   return q;
 }
 }  // namespace

@@ -80,10 +80,11 @@ struct MailboxMessage {
   std::uint64_t id = 0;  // the mailbox entry
   std::uint64_t size = 0;
   std::string received_at;
-  std::string header_from;
+  std::string header_from;    // RFC 2047 encoded-words decoded
   std::string envelope_from;
-  std::string subject;
-  bool spam = false;
+  std::string subject;        // as a mail reader shows it: decoded, with the spam tag
+  bool spam = false;          // tagged by the spam filter
+  std::string spam_keyword;   // the keyword that matched ("" when not spam)
 };
 struct Purged {
   std::uint64_t messages = 0;

@@ -20,4 +20,9 @@ std::vector<std::pair<std::string, std::string>> all_settings(Connection& c) {
   return out;
 }
 
+std::uint64_t settings_version(Connection& c) {
+  auto row = c.query_one(sql::kSettingsVersion);
+  return row ? row->u64(0) : 0;
+}
+
 }  // namespace shicks::store

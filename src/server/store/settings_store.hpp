@@ -1,5 +1,6 @@
 #pragma once
 // The `settings` table: runtime settings with their defaults.
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,5 +14,8 @@ namespace shicks::store {
 unsigned write_default_settings(Connection& c);
 
 std::vector<std::pair<std::string, std::string>> all_settings(Connection& c);
+
+// The 'settings' change counter (0 when absent): it moves with every write.
+std::uint64_t settings_version(Connection& c);
 
 }  // namespace shicks::store

@@ -25,6 +25,8 @@ inline constexpr Sql kPing{"SELECT 1"};
 inline constexpr Sql kSettingInsertDefault{
     "INSERT IGNORE INTO settings (name, value, updated_at) VALUES (?, ?, UTC_TIMESTAMP(6))"};
 inline constexpr Sql kSettingsAll{"SELECT name, value FROM settings ORDER BY name"};
+// Bumped in the transaction of every write to `settings` (admin_store.cpp).
+inline constexpr Sql kSettingsVersion{"SELECT value FROM change_counters WHERE name = 'settings'"};
 inline constexpr Sql kSettingGet{"SELECT value FROM settings WHERE name = ?"};
 // The relay settings that decide whether AUTH may go without TLS, locked for a
 // change to one of them (admin_store.cpp).
@@ -228,7 +230,8 @@ inline constexpr Sql kAdminAddressesOfUser{
     "JOIN users u2 ON u2.id = t2.user_id WHERE u2.name = ?) ORDER BY a.address, u.name"};
 // Mailboxes
 inline constexpr Sql kAdminMailboxList{
-    "SELECT e.id, e.size, " SHICKS_ISO("e.received_at") ", m.header_from, m.envelope_from, m.subject, m.spam "
+    "SELECT e.id, e.size, " SHICKS_ISO("e.received_at") ", m.header_from, m.envelope_from, m.subject, m.spam, "
+    "m.spam_keyword "
     "FROM mailbox_entries e JOIN messages m ON m.id = e.message_id WHERE e.user_id = ? ORDER BY e.id"};
 inline constexpr Sql kAdminMailboxLease{
     "SELECT owner FROM mailbox_leases WHERE user_id = ? AND expires_at > UTC_TIMESTAMP(6)"};

@@ -242,6 +242,24 @@ TEST_CASE("pop3: an empty maildrop", "[pop3][protocol]") {
         "S= +OK Shicks POP3 server signing off (maildrop empty)\r\n"});
 }
 
+TEST_CASE("pop3: one message is a message, one octet an octet", "[pop3][protocol]") {
+  Protocol p(tls_policy());
+  FakeDriver d;
+  d.bodies = {"x"};
+  CHECK(play(p, d, kLogin).reply == "+OK Logged in, maildrop has 1 message (1 octet)\r\n");
+  play(p, d,
+       {"C: LIST", "S= +OK 1 message (1 octet)\r\n1 1\r\n.\r\n", "C: RETR 1", "S= +OK 1 octet\r\nx\r\n.\r\n",
+        "C: RSET", "S= +OK Maildrop has 1 message (1 octet)\r\n", "C: QUIT",
+        "S= +OK Shicks POP3 server signing off (1 message left)\r\n", "CLOSE"});
+
+  Protocol q(tls_policy());
+  FakeDriver e;
+  play(q, e, kLogin);
+  play(q, e,
+       {"C: DELE 1", "S: +OK", "C: DELE 2", "S: +OK", "C: LIST", "S= +OK 1 message (34 octets)\r\n3 34\r\n.\r\n",
+        "C: QUIT", "S= +OK Shicks POP3 server signing off (1 message left)\r\n", "CLOSE"});
+}
+
 TEST_CASE("pop3: AUTHORIZATION refuses TRANSACTION commands and vice versa", "[pop3][protocol]") {
   Protocol p(tls_policy());
   FakeDriver d;

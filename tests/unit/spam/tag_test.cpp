@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "server/spam/subject.hpp"
 #include "server/spam/tag.hpp"
 
 using namespace shicks::spam;
@@ -37,6 +38,20 @@ TEST_CASE("spam: has_subject_tag", "[spam][tag]") {
   CHECK_FALSE(has_subject_tag("Re: [SPAM] hello"));
   CHECK_FALSE(has_subject_tag("[SPA"));
   CHECK_FALSE(has_subject_tag(""));
+}
+
+TEST_CASE("spam: tagged_subject is the Subject a reader sees after tagging", "[spam][tag]") {
+  CHECK(tagged_subject("über") == "[SPAM] über");
+  CHECK(tagged_subject("") == "[SPAM]");
+  CHECK(tagged_subject("[SPAM] already") == "[SPAM] already");
+  CHECK(tagged_subject("[spam]x") == "[spam]x");
+  CHECK(tagged_subject("Re: [SPAM] x") == "[SPAM] Re: [SPAM] x");
+  // The same as a mail reader decoding the field append_filtered writes.
+  std::string out;
+  const std::string kw = "win";
+  append_filtered(out, "Subject: =?utf-8?B?w7xiZXI=?= win\r\n\r\nbody\r\n", &kw);
+  CHECK(out.find("Subject: [SPAM] =?utf-8?B?w7xiZXI=?= win\r\n") != std::string::npos);
+  CHECK(tagged_subject(decode_subject("=?utf-8?B?w7xiZXI=?= win")) == "[SPAM] über win");
 }
 
 TEST_CASE("spam: clean mail passes byte for byte", "[spam][tag]") {

@@ -164,3 +164,127 @@ TEST_CASE("tabs, help, question and pause", "[tui]") {
   ui.paused = true;
   CHECK(layout(m, ui, 24, 80)[0].text.find("PAUSED") != std::string::npos);
 }
+
+namespace {
+// A daemon with the default listeners (IPv4 and IPv6 for each protocol) and a long
+// host name, as a real installation has.
+Model installed_model() {
+  std::string listeners;
+  for (auto [proto, port] : {std::pair<const char*, int>{"smtp", 25}, {"submission", 587}, {"smtps", 465},
+                             {"pop3", 110}, {"pop3s", 995}})
+    listeners += fmt::format(R"({{"protocol":"{0}","address":"0.0.0.0:{1}"}},{{"protocol":"{0}","address":"[::]:{1}"}},)",
+                             proto, port);
+  listeners += R"({"protocol":"control","address":"/run/shicks/control.sock"})";
+  Model m;
+  m.apply_line(fmt::format(
+      R"({{"event":"snapshot","time_ms":{},"version":"0.1.0","hostname":"mail.example-company.org",)"
+      R"("uptime_seconds":93661,"listeners":[{}],"database":{{"state":"up","mode":"managed","name":"maildb",)"
+      R"("relay_queue":0}},"connections_open":2,"connections_total":9,)"
+      R"("counters":{{"smtp_messages_accepted":1,"relay_sent":0,"pop3_retrievals":3,"spam_hits":0}},"sessions":[]}})",
+      kT0, listeners));
+  return m;
+}
+
+const Line* find_line(const std::vector<Line>& lines, const std::string& text) {
+  for (const auto& l : lines)
+    if (l.text.find(text) != std::string::npos) return &l;
+  return nullptr;
+}
+}  // namespace
+
+TEST_CASE("80x24: the title is whole, dropping only what does not fit", "[tui]") {
+  Model m = installed_model();
+  UiState ui;
+  auto lines = layout(m, ui, 24, 80);
+  check_size(lines, 24, 80);
+  const std::string& title = lines[0].text;
+  CHECK(title.find("...") == std::string::npos);
+  CHECK(title.find(" shicks-top  mail.example-company.org  shicksd 0.1.0  up 1d 02:01  db up") == 0);
+  // Wide enough: the database's mode and name too.
+  CHECK(layout(m, ui, 24, 100)[0].text.find("db up (managed maildb)") != std::string::npos);
+  // Narrower: "shicksd" goes before anything is cut.
+  auto narrow = layout(m, ui, 24, 70)[0].text;
+  CHECK(narrow.find("...") == std::string::npos);
+  CHECK(narrow.find("mail.example-company.org  0.1.0  up 1d 02:01  db up") != std::string::npos);
+  ui.paused = true;
+  CHECK(layout(m, ui, 24, 80)[0].text.find("[PAUSED]  mail.example-company.org") != std::string::npos);
+}
+
+TEST_CASE("80x24: every listener is shown, each protocol once", "[tui]") {
+  Model m = installed_model();
+  UiState ui;
+  auto lines = layout(m, ui, 24, 80);
+  CHECK(contains(lines, "listeners: smtp 0.0.0.0:25 [::]:25, submission 0.0.0.0:587 [::]:587,"));
+  CHECK(contains(lines, "pop3s 0.0.0.0:995 [::]:995"));
+  CHECK(contains(lines, "control /run/shicks/control.sock"));
+  for (const auto& l : lines) CHECK(l.text.find("...") == std::string::npos);
+}
+
+TEST_CASE("80x24: the rate headings are three labels apart", "[tui]") {
+  Model m = installed_model();
+  UiState ui;
+  auto lines = layout(m, ui, 24, 80);
+  const Line* heading = find_line(lines, "LAST MIN");
+  REQUIRE(heading);
+  CHECK(heading->style == Style::heading);
+  CHECK(heading->text.find("RATE        LAST MIN  HISTORY, ONE COLUMN PER MINUTE") == 0);
+  // The numbers stand under LAST MIN, with two blanks on either side.
+  const Line* received = find_line(lines, "received");
+  REQUIRE(received);
+  CHECK(received->text.find("received           0  ") == 0);  // growth: one snapshot has none
+  CHECK(contains(lines, "retrieved          0  "));
+}
+
+TEST_CASE("80x24: event details go on to continuation lines instead of being cut", "[tui]") {
+  Model m = installed_model();
+  m.apply_line(R"({"event":"activity","seq":1,"time_ms":1795500000000,"type":"smtp.accepted","fields":)"
+               R"([["id","0A1B2C3D4E5F6"],["from","someone.long@sender.example.org"],["rcpts","2"],["size","12345"]]})");
+  m.apply_line(R"({"event":"activity","seq":2,"time_ms":1795500001000,"type":"pop3.retrieved","fields":)"
+               R"([["user","alice"],["message","1"],["octets","12345"]]})");
+  UiState ui;
+  ui.view = View::events;
+  auto lines = layout(m, ui, 24, 80);
+  check_size(lines, 24, 80);
+  for (const auto& l : lines) CHECK(l.text.find("...") == std::string::npos);
+  CHECK(contains(lines, "pop3.retrieved   user=alice message=1 octets=12345"));
+  CHECK(contains(lines, "smtp.accepted    id=0A1B2C3D4E5F6 from=someone.long@sender.example.org "));
+  const Line* more = find_line(lines, "rcpts=2");
+  REQUIRE(more);
+  CHECK(more->text.find(std::string(26, ' ') + "rcpts=2 size=12345 ") == 0);
+  // The newest event is selected; a continuation line never is.
+  CHECK(find_line(lines, "pop3.retrieved")->style == Style::selected);
+  CHECK(more->style == Style::normal);
+}
+
+TEST_CASE("the selection passes over event continuation lines both ways", "[tui]") {
+  Model m = installed_model();
+  for (int seq = 1; seq <= 3; ++seq)
+    m.apply_line(fmt::format(R"({{"event":"activity","seq":{},"time_ms":1795500000000,"type":"smtp.accepted",)"
+                             R"("fields":[["id","ID{}"],["from","someone.long@sender.example.org"],)"
+                             R"(["rcpts","2"],["size","12345"]]}})",
+                             seq, seq));
+  UiState ui;
+  ui.view = View::events;
+  auto selected_text = [&] {
+    for (const auto& l : layout(m, ui, 24, 80))
+      if (l.style == Style::selected) return l.text;
+    return std::string();
+  };
+  auto rows = view_rows(m, View::events, 80, true).rows.size();
+  REQUIRE(rows == 6);  // three events of two lines each
+  CHECK(selected_text().find("id=ID3") != std::string::npos);
+  ui.cursor().move(1, rows);
+  CHECK(selected_text().find("id=ID2") != std::string::npos);
+  ui.cursor().move(1, rows);
+  CHECK(selected_text().find("id=ID1") != std::string::npos);
+  ui.cursor().move(1, rows);  // the last line is a continuation: stays on ID1
+  CHECK(selected_text().find("id=ID1") != std::string::npos);
+  ui.cursor().move(-1, rows);
+  CHECK(selected_text().find("id=ID2") != std::string::npos);
+  ui.cursor().move(-1, rows);
+  CHECK(selected_text().find("id=ID3") != std::string::npos);
+  // A new event: the selection stays on its event.
+  m.apply_line(R"({"event":"activity","seq":4,"time_ms":1795500000000,"type":"pop3.quit",)"
+               R"("fields":[["user","alice"],["deleted","1"]]})");
+  CHECK(selected_text().find("id=ID3") != std::string::npos);
+}
