@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shicks_fixture as fx  # noqa: E402
 
 TIMEOUT = 15
-TOP_COMMANDS = "status, ping, reload, user, address, mailbox, relay, spam, queue, session, config"
+TOP_COMMANDS = "status, ping, reload, user, address, mailbox, relay, spam, queue, session, auth, config"
 USER_COMMANDS = "add, del, list, show, passwd, disable, enable"
 
 
