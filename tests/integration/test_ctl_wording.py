@@ -6,7 +6,6 @@ Expectations: shicksctl(8) Status, EXIT STATUS."""
 
 import json
 import os
-import smtplib
 import subprocess
 import sys
 import unittest
@@ -63,9 +62,7 @@ class Status(unittest.TestCase):
         try:
             cls.d.start()
             cls.d.add_user("st", addresses=["st@local.test"])
-            with smtplib.SMTP("127.0.0.1", cls.d.ports["smtp"], local_hostname="client.example",
-                              timeout=TIMEOUT) as s:
-                s.sendmail("s@remote.test", ["st@local.test"], b"Subject: hi\r\n\r\nhello\r\n")
+            fx.send_mail(cls.d, ["st@local.test"], b"Subject: hi\r\n\r\nhello\r\n", sender="s@remote.test")
         except BaseException:
             cls.d.cleanup()
             raise

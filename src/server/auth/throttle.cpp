@@ -85,6 +85,13 @@ void Throttle::set_limits(Limits limits) {
   if (entries_.size() > cap) drop_least_recent(entries_, entries_.size() - cap);
 }
 
+namespace {
+// What a banned client is told to wait: the ban's time left, rounded up, at least 1 s.
+seconds ban_left(Throttle::Clock::time_point banned_until, Throttle::Clock::time_point now) {
+  return std::max(seconds(1), std::chrono::ceil<seconds>(banned_until - now));
+}
+}  // namespace
+
 Throttle::Verdict Throttle::check(const std::string& ip, Clock::time_point now) {
   std::lock_guard lock(mu_);
   Verdict v;
@@ -93,10 +100,7 @@ Throttle::Verdict Throttle::check(const std::string& ip, Clock::time_point now) 
   const Entry& e = it->second;
   if (e.banned_until > now) {
     v.banned = true;
-    const auto left = e.banned_until - now;
-    auto secs = std::chrono::ceil<seconds>(left);
-    if (secs < seconds(1)) secs = seconds(1);
-    v.retry_after = secs;
+    v.retry_after = ban_left(e.banned_until, now);
     return v;
   }
   const bool window_over = e.failures == 0 || elapsed(e.last, now) >= limits_.ban;
@@ -116,7 +120,7 @@ Throttle::Reservation Throttle::reserve(const std::string& ip, Clock::time_point
     Entry& e = it->second;
     if (e.banned_until > now) {
       r.verdict.banned = true;
-      r.verdict.retry_after = std::max(seconds(1), std::chrono::ceil<seconds>(e.banned_until - now));
+      r.verdict.retry_after = ban_left(e.banned_until, now);
       return r;
     }
     if (e.failures > 0 && elapsed(e.last, now) >= limits_.ban) e.failures = 0;  // the window is over
@@ -148,12 +152,7 @@ void Throttle::count_failure(Entry& e, Clock::time_point now) {
 
 void Throttle::fail_reserved(const std::string& ip, Clock::time_point now) {
   std::lock_guard lock(mu_);
-  auto it = entries_.find(ip);
-  if (it == entries_.end()) {  // only after set_limits() trimmed it: count it anew
-    evict_if_full(now);
-    it = entries_.emplace(ip, Entry{}).first;
-  }
-  Entry& e = it->second;
+  Entry& e = entry_for(ip, now);  // missing only after set_limits() trimmed it: counted anew
   if (e.pending > 0) --e.pending;
   count_failure(e, now);
 }
@@ -184,7 +183,7 @@ std::vector<Throttle::Ban> Throttle::bans(Clock::time_point now) const {
     std::lock_guard lock(mu_);
     for (const auto& [ip, e] : entries_) {
       if (e.banned_until <= now) continue;
-      out.push_back({ip, e.failures, std::max(seconds(1), std::chrono::ceil<seconds>(e.banned_until - now))});
+      out.push_back({ip, e.failures, ban_left(e.banned_until, now)});
     }
   }
   std::sort(out.begin(), out.end(), [](const Ban& a, const Ban& b) { return a.ip < b.ip; });
@@ -235,12 +234,7 @@ void Throttle::Attempt::release() {
 
 void Throttle::failure(const std::string& ip, Clock::time_point now) {
   std::lock_guard lock(mu_);
-  auto it = entries_.find(ip);
-  if (it == entries_.end()) {
-    evict_if_full(now);
-    it = entries_.emplace(ip, Entry{}).first;
-  }
-  count_failure(it->second, now);
+  count_failure(entry_for(ip, now), now);
 }
 
 void Throttle::success(const std::string& ip) {
@@ -251,6 +245,16 @@ void Throttle::success(const std::string& ip) {
 std::size_t Throttle::tracked() const {
   std::lock_guard lock(mu_);
   return entries_.size();
+}
+
+// Called with mu_ held: the entry of `ip`, inserted (after an eviction) when missing.
+Throttle::Entry& Throttle::entry_for(const std::string& ip, Clock::time_point now) {
+  auto it = entries_.find(ip);
+  if (it == entries_.end()) {
+    evict_if_full(now);
+    it = entries_.emplace(ip, Entry{}).first;
+  }
+  return it->second;
 }
 
 // Called with mu_ held, before a new IP is inserted.

@@ -97,6 +97,7 @@ class Throttle {
     Clock::time_point banned_until{};
   };
   void evict_if_full(Clock::time_point now);
+  Entry& entry_for(const std::string& ip, Clock::time_point now);
   void count_failure(Entry& e, Clock::time_point now);
   void fail_reserved(const std::string& ip, Clock::time_point now);
   void succeed_reserved(const std::string& ip, Clock::time_point now);

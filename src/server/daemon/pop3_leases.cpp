@@ -13,6 +13,7 @@
 #include <asio/use_awaitable.hpp>
 #include <fmt/core.h>
 
+#include "common/instance.hpp"
 #include "common/log.hpp"
 #include "server/daemon/settings_cache.hpp"
 #include "server/net/spawn.hpp"
@@ -23,24 +24,6 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 namespace {
-
-// Named as the relay runner names its claims (relay/queue_runner.cpp): the machine
-// and a hash of the control socket's path (one daemon per socket). The owner column
-// is VARCHAR(128): 64 + 1 + 8 + 1 + pid + 1 + session id + 1 + 8 stays below it.
-std::string machine_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0 || !buf[0]) return "localhost";
-  return std::string(buf).substr(0, 64);
-}
-
-std::string fnv1a_hex(std::string_view s) {
-  std::uint32_t h = 2166136261u;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 16777619u;
-  }
-  return fmt::format("{:08x}", h);
-}
 
 // When nothing is due the loop still wakes this often: a setting changed to a
 // shorter lease, or the first lease of an idle daemon, is seen soon.
@@ -78,13 +61,13 @@ Pop3Leases::Pop3Leases(asio::io_context& io, store::DbPool& pool, const Settings
 Pop3Leases::~Pop3Leases() = default;
 
 std::string Pop3Leases::instance_prefix(const config::Config& cfg) {
-  std::error_code ec;
-  auto socket = std::filesystem::absolute(cfg.server.control_socket, ec);
-  return fmt::format("{}/{}/", machine_name(), fnv1a_hex(socket.string()));
+  return shicks::instance_prefix(cfg.server.control_socket);
 }
 
 std::uint64_t Pop3Leases::void_earlier_runs(store::Connection& c) const { return store::release_leases(c, instance_); }
 
+// The owner column is VARCHAR(128): the prefix (at most 74) + pid + "/" + 24 of the
+// session id + "/" + 8 stays below it.
 std::string Pop3Leases::new_owner(const std::string& sid) const {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   return fmt::format("{}{}/{:08x}", run_prefix_, sid.substr(0, 24), std::uint32_t(rng()));

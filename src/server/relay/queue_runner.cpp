@@ -12,6 +12,7 @@
 #include <asio/use_awaitable.hpp>
 #include <fmt/core.h>
 
+#include "common/instance.hpp"
 #include "common/log.hpp"
 #include "server/daemon/context.hpp"
 #include "server/net/spawn.hpp"
@@ -26,21 +27,6 @@ namespace exp = asio::experimental;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-std::string machine_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0 || !buf[0]) return "localhost";
-  return std::string(buf).substr(0, 90);  // claimed_by is VARCHAR(128)
-}
-
-std::string fnv1a_hex(std::string_view s) {
-  std::uint32_t h = 2166136261u;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 16777619u;
-  }
-  return fmt::format("{:08x}", h);
-}
 
 std::string random_token() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -261,9 +247,7 @@ struct QueueRunner::Batch {
 
 QueueRunner::QueueRunner(daemon::ServerContext& ctx)
     : ctx_(ctx), strand_(asio::make_strand(ctx.io)), timer_(strand_) {
-  std::error_code ec;
-  auto socket = std::filesystem::absolute(ctx.cfg.server.control_socket, ec);
-  owner_prefix_ = fmt::format("{}/{}/", machine_name(), fnv1a_hex(socket.string()));
+  owner_prefix_ = instance_prefix(ctx.cfg.server.control_socket);
   owner_ = owner_prefix_ + std::to_string(::getpid());
 }
 
