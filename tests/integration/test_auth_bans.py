@@ -28,6 +28,8 @@ class AuthBans(unittest.TestCase):
         cls.d = fx.Daemon(overrides={"smtp.max_connections_per_ip": 40, "pop3.max_connections_per_ip": 40})
         cls.d.start()
         cls.d.add_user("alice", password="alice-pw", addresses=["alice@ex.test"])
+        for i in range(PARALLEL):
+            cls.d.add_user(f"dev{i}", password=f"dev{i}-pw", addresses=[f"dev{i}@ex.test"])
         cls.d.set_setting("auth.max_failures", LIMIT)
         cls.d.set_setting("auth.ban_seconds", 120)
         cls.d.stop()
@@ -138,6 +140,38 @@ class AuthBans(unittest.TestCase):
         r = p.login("alice", "alice-pw")
         self.assertTrue(r.startswith("+OK"), r)
         p.cmd("QUIT")
+
+    def test_4_right_passwords_race(self):
+        """Many devices behind one address log in at once: each waits for the attempts
+        in flight instead of being refused, so all get in and nothing is banned."""
+        self.assertEqual(self.bans(), [])
+        before = self.checks()
+
+        def smtp_connect():
+            c = self.d.smtp("submission", timeout=TIMEOUT)
+            c.ehlo()
+            return c
+
+        def smtp_attempt(c):
+            r = c.cmd("AUTH PLAIN " + base64.b64encode(b"\0alice\0alice-pw").decode())
+            return f"{r.code} {r.status}"
+
+        replies = self.race(smtp_connect, smtp_attempt)
+        self.assertEqual(replies, ["235 2.7.0"] * PARALLEL)
+
+        users = iter(range(PARALLEL))
+
+        def pop3_connect():
+            p = fx.RawPop3(self.d.ports["pop3"], timeout=TIMEOUT)
+            p.user_index = next(users)
+            r = p.cmd(f"USER dev{p.user_index}")
+            self.assertTrue(r.startswith("+OK"), r)
+            return p
+
+        replies = self.race(pop3_connect, lambda p: p.cmd(f"PASS dev{p.user_index}-pw")[:3])
+        self.assertEqual(replies, ["+OK"] * PARALLEL)
+        self.assertEqual(self.checks() - before, 2 * PARALLEL)
+        self.assertEqual(self.bans(), [])
 
     def test_3_unban_refusals(self):
         rc, out, err = self.d.ctl("auth", "unban", "192.0.2.7")

@@ -11,6 +11,11 @@
 namespace shicks::daemon {
 
 namespace {
+using namespace std::chrono_literals;
+// How often and how long a login waits for the attempts in flight from its address.
+constexpr auto kBusyPoll = 50ms;
+constexpr auto kBusyWait = 10s;
+
 struct LoginJob {
   std::string login, password;
   store::LoginResult operator()(store::Connection& c) const { return store::check_login(c, login, password); }
@@ -26,7 +31,16 @@ asio::awaitable<LoginOutcome> login(ServerContext& ctx, const char* protocol, co
   ctx.throttle.set_limits(limits);
   // The attempt is reserved before the password is checked: however many connections
   // from one IP race, no more passwords are checked than the failures it has left.
+  // An attempt refused only because others are in flight (busy) waits for their
+  // outcome: right passwords from many devices behind one address all get in, wrong
+  // ones are banned once the failures are counted.
   auto reservation = ctx.throttle.reserve(peer_ip, auth::Throttle::Clock::now());
+  for (auto waited = kBusyPoll; reservation.verdict.busy && waited <= kBusyWait; waited += kBusyPoll) {
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    t.expires_after(kBusyPoll);
+    co_await t.async_wait(asio::use_awaitable);
+    reservation = ctx.throttle.reserve(peer_ip, auth::Throttle::Clock::now());
+  }
   const auth::Throttle::Verdict verdict = reservation.verdict;
   if (verdict.banned) {
     out.kind = LoginOutcome::banned;
