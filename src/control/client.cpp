@@ -8,10 +8,13 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include <fmt/core.h>
 
-#include "server/config/config.hpp"
+#include "common/strings.hpp"
 
 namespace shicks::control {
 
@@ -117,19 +120,82 @@ Expected<Response, ClientError> Client::call(const std::string& cmd, const std::
   return std::move(resp).value();
 }
 
+namespace {
+// The value of a TOML basic ("...") or literal ('...') string at the start of `v`,
+// with what follows it; nullopt when `v` does not start with one.
+std::optional<std::string> toml_string(std::string_view v, std::string_view& rest) {
+  if (v.empty() || (v[0] != '"' && v[0] != '\'')) return std::nullopt;
+  char q = v[0];
+  std::string out;
+  for (std::size_t i = 1; i < v.size(); ++i) {
+    char c = v[i];
+    if (c == q) {
+      rest = v.substr(i + 1);
+      return out;
+    }
+    if (q == '"' && c == '\\' && i + 1 < v.size()) {
+      char e = v[++i];
+      switch (e) {
+        case 'n': out += '\n'; break;
+        case 't': out += '\t'; break;
+        case '"': out += '"'; break;
+        case '\\': out += '\\'; break;
+        default: return std::nullopt;  // \u escapes have no place in a socket path
+      }
+      continue;
+    }
+    out += c;
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+Expected<std::optional<std::string>, std::string> control_socket_from_toml(std::string_view text,
+                                                                           const std::string& file) {
+  std::string table;
+  int lineno = 0;
+  for (std::string_view line : split(text, '\n')) {
+    ++lineno;
+    line = trim(line);
+    if (line.empty() || line[0] == '#') continue;
+    if (line[0] == '[') {
+      auto end = line.find(']');
+      table = end == std::string_view::npos ? std::string() : std::string(trim(line.substr(1, end - 1)));
+      continue;
+    }
+    auto eq = line.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string key(trim(line.substr(0, eq)));
+    std::string full = table.empty() ? key : table + "." + key;
+    if (full != "server.control_socket") continue;
+    std::string_view rest;
+    auto value = toml_string(trim(line.substr(eq + 1)), rest);
+    rest = trim(rest);
+    if (!value || (!rest.empty() && rest[0] != '#'))
+      return unexpected(fmt::format("{}:{}: server.control_socket: expected a quoted path", file, lineno));
+    if (value->empty())
+      return unexpected(fmt::format("{}:{}: server.control_socket: must not be empty", file, lineno));
+    return std::optional<std::string>(std::move(*value));
+  }
+  return std::optional<std::string>();
+}
+
 Expected<std::string, std::string> resolve_socket(const std::string& socket_opt, const std::string& config_file) {
   if (!socket_opt.empty()) return socket_opt;
   if (const char* env = std::getenv("SHICKS_SOCKET"); env && *env) return std::string(env);
-  if (!config_file.empty()) {
-    auto cfg = config::load(config_file);
-    if (!cfg) {
-      std::string msg;
-      for (const auto& p : cfg.error()) msg += (msg.empty() ? "" : "\n") + p.to_string();
-      return unexpected(msg);
-    }
-    return cfg->server.control_socket.string();
-  }
-  return std::string("/run/shicks/control.sock");
+  const std::string fallback = "/run/shicks/control.sock";
+  if (config_file.empty()) return fallback;
+  std::ifstream in(config_file, std::ios::binary);
+  if (!in) return unexpected(fmt::format("{}: cannot read: {}", config_file, std::strerror(errno)));
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto found = control_socket_from_toml(text.str(), config_file);
+  if (!found) return unexpected(found.error());
+  if (!*found) return fallback;
+  // A relative path is relative to the config file's folder, as shicksd reads it.
+  std::filesystem::path p(**found);
+  if (p.is_relative()) p = (std::filesystem::absolute(config_file).parent_path() / p).lexically_normal();
+  return p.string();
 }
 
 }  // namespace shicks::control

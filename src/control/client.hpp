@@ -1,7 +1,9 @@
 #pragma once
 // Blocking control-socket client used by shicksctl and shicks-top.
 #include <chrono>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/expected.hpp"
 #include "control/protocol.hpp"
@@ -40,6 +42,12 @@ class Client {
 
 // --socket, else $SHICKS_SOCKET, else the control_socket named in the config file
 // (a light read that does not validate the rest), else /run/shicks/control.sock.
+// Errors are one line for the user ("FILE: cannot read: ...", "FILE:LINE: ...").
 Expected<std::string, std::string> resolve_socket(const std::string& socket_opt, const std::string& config_file);
+
+// The light read: server.control_socket from the text of a shicks.toml, as written
+// (nullopt when the file does not set it). Only that key is looked at.
+Expected<std::optional<std::string>, std::string> control_socket_from_toml(std::string_view text,
+                                                                           const std::string& file);
 
 }  // namespace shicks::control

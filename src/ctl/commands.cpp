@@ -10,6 +10,7 @@
 
 #include "ctl/format.hpp"
 #include "ctl/password.hpp"
+#include "server/spam/matcher.hpp"
 
 namespace shicks::ctl {
 using nlohmann::json;
@@ -347,7 +348,7 @@ Expected<std::vector<std::string>, std::string> read_keyword_file(const std::str
     if (!in) return unexpected("cannot read " + path + ": " + std::strerror(errno));
     buf << in.rdbuf();
   }
-  return keyword_lines(buf.str());
+  return spam::keyword_lines(buf.str());
 }
 
 }  // namespace

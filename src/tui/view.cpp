@@ -5,11 +5,11 @@
 
 #include <fmt/core.h>
 
-#include "ctl/format.hpp"
+#include "common/text.hpp"
 
 namespace shicks::tui {
-using ctl::display_width;
-using ctl::printable;
+using shicks::display_width;
+using shicks::printable;
 
 const char* view_title(View v) {
   switch (v) {
@@ -31,7 +31,7 @@ View next_view(View v, int step) {
 // ---------------------------------------------------------------- text helpers
 
 std::string fit(std::string_view s, std::size_t width) {
-  std::string out = ctl::shorten(printable(s), width);
+  std::string out = shorten(printable(s), width);
   std::size_t w = display_width(out);
   if (w < width) out.append(width - w, ' ');
   return out;
@@ -229,7 +229,7 @@ Rows view_rows(const Model& m, View v, std::size_t width, bool utf8) {
       std::size_t kw = width > fixed ? width - fixed : 8;
       r.heading = row({fit("KEYWORD", kw), rfit("HITS", 10), fit("LAST HIT (UTC)", 19)});
       for (const auto& k : m.top_keywords(1000)) {
-        std::string last = k.last_hit_at.empty() ? "never" : ctl::when(k.last_hit_at);
+        std::string last = k.last_hit_at.empty() ? "never" : when(k.last_hit_at);
         r.rows.push_back(row({fit(k.keyword, kw), rfit(std::to_string(k.hits), 10), fit(last, 19)}));
         r.keys.push_back(k.keyword);
       }

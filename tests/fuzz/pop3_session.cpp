@@ -11,9 +11,9 @@
 #include <string_view>
 #include <vector>
 
-#include "server/pop3/dot_stuffer.hpp"
+#include "server/mail/dot_stuffer.hpp"
 #include "server/pop3/protocol.hpp"
-#include "server/smtp/line_reader.hpp"
+#include "server/mail/line_reader.hpp"
 
 using namespace shicks::pop3;
 
@@ -46,7 +46,7 @@ void check_reply(const std::string& r, bool sasl) {
 }
 
 std::string stuff(std::string_view body, std::int64_t top, std::size_t chunk) {
-  DotStuffer s(top);
+  shicks::mail::DotStuffer s(top);
   std::string out;
   for (std::size_t i = 0; i < body.size() && !s.done(); i += chunk) s.feed(body.substr(i, chunk), out);
   s.finish(out);
@@ -94,7 +94,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Protocol proto(policy);
   check_reply(proto.greeting(), false);
 
-  shicks::smtp::LineReader reader(512);
+  shicks::mail::LineReader reader(512);
   reader.feed(in);
   std::uint32_t choice = 0;
   bool closed = false;

@@ -12,9 +12,9 @@
 #include <string>
 #include <string_view>
 
-#include "server/smtp/address.hpp"
+#include "server/mail/address.hpp"
 
-using namespace shicks::smtp;
+using namespace shicks::mail;
 
 namespace {
 

@@ -15,11 +15,12 @@
 #include <string_view>
 #include <vector>
 
-#include "server/smtp/address.hpp"
+#include "server/mail/address.hpp"
 #include "server/smtp/command.hpp"
-#include "server/smtp/line_reader.hpp"
+#include "server/mail/line_reader.hpp"
 
 using namespace shicks::smtp;
+using namespace shicks::mail;
 
 namespace {
 

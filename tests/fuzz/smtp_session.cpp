@@ -8,10 +8,11 @@
 #include <string>
 #include <string_view>
 
-#include "server/smtp/line_reader.hpp"
+#include "server/mail/line_reader.hpp"
 #include "server/smtp/protocol.hpp"
 
 using namespace shicks::smtp;
+using namespace shicks::mail;
 
 namespace {
 void check(const Reply& r) {

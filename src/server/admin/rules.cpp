@@ -3,7 +3,7 @@
 #include <fmt/core.h>
 
 #include "common/strings.hpp"
-#include "server/smtp/address.hpp"
+#include "server/mail/address.hpp"
 #include "server/spam/matcher.hpp"
 
 namespace shicks::admin {
@@ -91,13 +91,13 @@ Expected<Address, std::string> normalize_address(std::string_view text) {
   Address out;
   if (text.front() == '@') {
     // "@domain": parse it as a mailbox of that domain to reuse the domain rules.
-    auto mb = smtp::parse_mailbox(fmt::format("postmaster{}", text), true);
+    auto mb = mail::parse_mailbox(fmt::format("postmaster{}", text), true);
     if (!mb) return unexpected(fmt::format("\"{}\" is not a valid catch-all (@domain): {}", text, mb.error()));
     out.domain = mb->domain;
     out.address = "@" + to_lower_ascii(mb->domain);
     out.catch_all = true;
   } else {
-    auto mb = smtp::parse_mailbox(text, true);
+    auto mb = mail::parse_mailbox(text, true);
     if (!mb) return unexpected(fmt::format("\"{}\" is not a valid address (local@domain or @domain): {}", text,
                                            mb.error()));
     out.domain = mb->domain;
@@ -105,8 +105,8 @@ Expected<Address, std::string> normalize_address(std::string_view text) {
   }
   out.domain = to_lower_ascii(out.domain);
   // RFC 5321 4.5.3.1.3: the path, with its angle brackets, is at most 256 octets.
-  if (out.address.size() + 2 > smtp::kMaxPath)
-    return unexpected(fmt::format("\"{}\" is too long (an address has at most {} octets)", text, smtp::kMaxPath - 2));
+  if (out.address.size() + 2 > mail::kMaxPath)
+    return unexpected(fmt::format("\"{}\" is too long (an address has at most {} octets)", text, mail::kMaxPath - 2));
   return out;
 }
 

@@ -19,9 +19,9 @@
 #include "common/netaddr.hpp"
 #include "server/auth/throttle.hpp"
 #include "server/config/runtime_settings.hpp"
-#include "server/daemon/address_cache.hpp"
-#include "server/daemon/settings_cache.hpp"
-#include "server/daemon/spam_cache.hpp"
+#include "server/services/address_cache.hpp"
+#include "server/services/settings_cache.hpp"
+#include "server/services/spam_cache.hpp"
 #include "server/spam/subject.hpp"
 #include "server/relay/queue_runner.hpp"
 #include "server/store/admin_store.hpp"
@@ -308,7 +308,7 @@ Action relay_show(const Args&, CommandContext&) {
 // began before the write cannot bring the old value back (settings_snapshot.hpp).
 // A failure here is not the write's: the periodic read catches up.
 // Jobs hold the SettingsCache (it outlives the DB pool), not the CommandContext.
-void tell_cache(SettingsCache* cache, store::Connection& c) {
+void tell_cache(services::SettingsCache* cache, store::Connection& c) {
   if (!cache) return;
   try {
     cache->load(c);
@@ -331,7 +331,7 @@ Action relay_set(const Args& a, CommandContext& ctx) {
   if (u.username) what.emplace_back("username", *u.username);
   if (u.password) what.emplace_back("password", "(new)");
   if (u.allow_plaintext_auth) what.emplace_back("allow_plaintext_auth", *u.allow_plaintext_auth);
-  SettingsCache* cache = ctx.settings;
+  services::SettingsCache* cache = ctx.settings;
   return {[u = std::move(u), cache](store::Connection& c) -> Result {
             auto r = admin::set_relay(c, u);
             if (!r) return unexpected(r.error());
@@ -342,7 +342,7 @@ Action relay_set(const Args& a, CommandContext& ctx) {
 }
 
 Action relay_clear(const Args&, CommandContext& ctx) {
-  SettingsCache* cache = ctx.settings;
+  services::SettingsCache* cache = ctx.settings;
   return {[cache](store::Connection& c) -> Result {
             auto settings = admin::clear_relay(c);
             tell_cache(cache, c);
@@ -354,7 +354,7 @@ Action relay_clear(const Args&, CommandContext& ctx) {
 // After a keyword change: the new list is used from the next message on, not only
 // after the cache's next poll. The change is committed; a failure here only delays it.
 template <class T>
-admin::Outcome<T> refreshed(SpamCache* cache, store::Connection& c, admin::Outcome<T> r) {
+admin::Outcome<T> refreshed(services::SpamCache* cache, store::Connection& c, admin::Outcome<T> r) {
   if (r && cache) {
     try {
       cache->refresh(c);
@@ -368,7 +368,7 @@ admin::Outcome<T> refreshed(SpamCache* cache, store::Connection& c, admin::Outco
 Action spam_add(const Args& a, CommandContext& ctx) {
   auto keywords = a.list("keywords", true);
   Log what = {{"keywords", joined(keywords)}};
-  SpamCache* cache = ctx.spam;
+  services::SpamCache* cache = ctx.spam;
   return {[keywords, cache](store::Connection& c) {
             return answer(refreshed(cache, c, admin::add_keywords(c, keywords)),
                           [](const std::vector<std::string>& k) { return json{{"added", k}}; });
@@ -379,7 +379,7 @@ Action spam_add(const Args& a, CommandContext& ctx) {
 Action spam_del(const Args& a, CommandContext& ctx) {
   auto keywords = a.list("keywords", true);
   Log what = {{"keywords", joined(keywords)}};
-  SpamCache* cache = ctx.spam;
+  services::SpamCache* cache = ctx.spam;
   return {[keywords, cache](store::Connection& c) {
             return answer(refreshed(cache, c, admin::delete_keywords(c, keywords)),
                           [](const std::vector<std::string>& k) { return json{{"deleted", k}}; });
@@ -405,7 +405,7 @@ Action spam_list(const Args&, CommandContext&) {
 Action spam_import(const Args& a, CommandContext& ctx) {
   auto keywords = a.list("keywords", true);
   Log what = {{"keywords", std::to_string(keywords.size())}};
-  SpamCache* cache = ctx.spam;
+  services::SpamCache* cache = ctx.spam;
   return {[keywords, cache](store::Connection& c) {
             return answer(refreshed(cache, c, admin::import_keywords(c, keywords)), [](const admin::Imported& i) {
               return json{{"added", i.added}, {"present", i.present}};
@@ -418,8 +418,8 @@ Action spam_import(const Args& a, CommandContext& ctx) {
 // with the keywords this daemon uses now.
 Action spam_test(const Args& a, CommandContext& ctx) {
   std::string subject = a.text("subject");
-  SpamCache* cache = ctx.spam;
-  SettingsCache* settings = ctx.settings;
+  services::SpamCache* cache = ctx.spam;
+  services::SettingsCache* settings = ctx.settings;
   if (!cache) throw BadArgs("the spam filter is not running");
   return {[subject, cache, settings](store::Connection&) -> Result {
             std::string decoded = spam::decode_subject(subject);
@@ -487,7 +487,7 @@ Action config_get(const Args& a, CommandContext&) {
 
 Action config_set(const Args& a, CommandContext& ctx) {
   std::string key = a.text("key"), value = a.text("value");
-  SettingsCache* cache = ctx.settings;
+  services::SettingsCache* cache = ctx.settings;
   // A secret key is refused by the store; its value is still kept out of the log.
   const auto* known = config::find_runtime_setting(key);
   Log what = {{"key", key}, {"value", known && known->secret ? "(secret)" : value}};
@@ -760,7 +760,7 @@ struct WatchOptions {
   std::uint64_t since = 0;
 };
 
-WatchOptions watch_options(const json& args, const Stats& stats) {
+WatchOptions watch_options(const json& args, const services::Stats& stats) {
   WatchOptions o;
   o.since = stats.last_event_seq();
   for (const auto& [key, value] : args.items()) {
@@ -779,7 +779,7 @@ WatchOptions watch_options(const json& args, const Stats& stats) {
   return o;
 }
 
-std::string activity_line(const StatsEvent& e) {
+std::string activity_line(const services::StatsEvent& e) {
   json fields = json::array();
   for (const auto& [k, v] : e.fields) {
     json pair = {k, v};

@@ -15,7 +15,7 @@
 #include "control/protocol.hpp"
 #include "server/config/config.hpp"
 #include "server/daemon/control_server.hpp"
-#include "server/daemon/stats.hpp"
+#include "server/services/stats.hpp"
 #include "server/net/session_registry.hpp"
 #include "server/store/db_pool.hpp"
 
@@ -23,22 +23,24 @@ namespace shicks::auth {
 class Throttle;
 }
 
-namespace shicks::daemon {
-
+namespace shicks::services {
 class AddressCache;
 class SettingsCache;
 class SpamCache;
+}  // namespace shicks::services
+
+namespace shicks::daemon {
 
 struct CommandContext {
   const config::Config& cfg;
-  Stats& stats;
+  services::Stats& stats;
   store::DbPool& pool;
-  SettingsCache* settings;  // told about settings written here (may be null)
+  services::SettingsCache* settings;  // told about settings written here (may be null)
   std::function<void()> reload;
-  SpamCache* spam = nullptr;  // refreshed after keyword changes made here; spam.test (may be null)
+  services::SpamCache* spam = nullptr;  // refreshed after keyword changes made here; spam.test (may be null)
   net::SessionRegistry* sessions = nullptr;  // the SMTP and POP3 sessions (session.list, session.kill)
   std::function<void()> wake_relay;  // may be empty
-  AddressCache* addresses = nullptr;  // cleared after every mutating command (may be null)
+  services::AddressCache* addresses = nullptr;  // cleared after every mutating command (may be null)
   auth::Throttle* throttle = nullptr;  // auth.bans, auth.unban (may be null)
 };
 

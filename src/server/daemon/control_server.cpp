@@ -48,7 +48,7 @@ bool peer_allowed(const PeerCred& peer, unsigned daemon_uid, long group_gid) {
 struct ControlServer::Impl {
   asio::io_context& io;
   const config::Config& cfg;
-  Stats& stats;
+  services::Stats& stats;
   CommandContext commands;
   stream_protocol::acceptor acceptor;
   long group_gid = -1;
@@ -59,8 +59,8 @@ struct ControlServer::Impl {
   // `watch` stream, as shicks-top keeps, for its whole life).
   std::shared_ptr<net::ConnectionCaps> clients;
 
-  Impl(asio::io_context& io, const config::Config& cfg, Stats& stats, store::DbPool& pool, SettingsCache* settings,
-       net::SessionRegistry& mail_sessions, std::function<void()> r, SpamCache* spam)
+  Impl(asio::io_context& io, const config::Config& cfg, services::Stats& stats, store::DbPool& pool, services::SettingsCache* settings,
+       net::SessionRegistry& mail_sessions, std::function<void()> r, services::SpamCache* spam)
       : io(io), cfg(cfg), stats(stats), commands{cfg, stats, pool, settings, std::move(r), spam, &mail_sessions, {}, nullptr},
         acceptor(io),
         path(cfg.server.control_socket.string()),
@@ -230,9 +230,9 @@ bool socket_answers(const std::string& path) {
 
 }  // namespace
 
-ControlServer::ControlServer(asio::io_context& io, const config::Config& cfg, Stats& stats, store::DbPool& pool,
-                             SettingsCache* settings, net::SessionRegistry& sessions, std::function<void()> reload,
-                             SpamCache* spam)
+ControlServer::ControlServer(asio::io_context& io, const config::Config& cfg, services::Stats& stats, store::DbPool& pool,
+                             services::SettingsCache* settings, net::SessionRegistry& sessions, std::function<void()> reload,
+                             services::SpamCache* spam)
     : impl_(std::make_unique<Impl>(io, cfg, stats, pool, settings, sessions, std::move(reload), spam)) {}
 
 ControlServer::~ControlServer() { close(); }
@@ -243,21 +243,21 @@ void ControlServer::bind() {
   struct stat st{};
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode))
-      throw store::StartupError(fmt::format("{}{} exists and is not a socket; remove it or choose another path", where,
+      throw StartupError(fmt::format("{}{} exists and is not a socket; remove it or choose another path", where,
                                             path));
     if (socket_answers(path))
-      throw store::StartupError(fmt::format("{}another shicksd is already answering on {}", where, path));
+      throw StartupError(fmt::format("{}another shicksd is already answering on {}", where, path));
     ::unlink(path.c_str());  // stale: its daemon is gone
   }
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
   if (ec)
-    throw store::StartupError(fmt::format("{}cannot create the folder of {}: {}", where, path, ec.message()));
+    throw StartupError(fmt::format("{}cannot create the folder of {}: {}", where, path, ec.message()));
 
   impl_->acceptor.open(stream_protocol(), ec);
   if (!ec) impl_->acceptor.bind(stream_protocol::endpoint(path), ec);
   if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) throw store::StartupError(fmt::format("{}cannot listen on {}: {}", where, path, ec.message()));
+  if (ec) throw StartupError(fmt::format("{}cannot listen on {}: {}", where, path, ec.message()));
   if (::lstat(path.c_str(), &st) == 0) impl_->inode = st.st_ino;
 
   group* gr = ::getgrnam(impl_->cfg.control.group.c_str());
@@ -293,7 +293,7 @@ void ControlServer::close() {
 
 void ControlServer::set_relay_wakeup(std::function<void()> wake) { impl_->commands.wake_relay = std::move(wake); }
 
-void ControlServer::set_address_cache(AddressCache* cache) { impl_->commands.addresses = cache; }
+void ControlServer::set_address_cache(services::AddressCache* cache) { impl_->commands.addresses = cache; }
 
 void ControlServer::set_throttle(auth::Throttle* throttle) { impl_->commands.throttle = throttle; }
 

@@ -11,7 +11,7 @@
 #include <asio/local/stream_protocol.hpp>
 
 #include "server/config/config.hpp"
-#include "server/daemon/stats.hpp"
+#include "server/services/stats.hpp"
 #include "server/net/session_registry.hpp"
 #include "server/store/db_pool.hpp"
 
@@ -19,11 +19,13 @@ namespace shicks::auth {
 class Throttle;
 }
 
-namespace shicks::daemon {
-
+namespace shicks::services {
 class AddressCache;
 class SettingsCache;
 class SpamCache;
+}  // namespace shicks::services
+
+namespace shicks::daemon {
 
 struct PeerCred {
   int pid = -1;
@@ -42,9 +44,9 @@ class ControlServer {
   // `settings` and `spam` (may be null) are told at once about settings and spam
   // keywords changed through the socket. `sessions`: the SMTP and POP3 sessions,
   // listed and ended through the socket.
-  ControlServer(asio::io_context& io, const config::Config& cfg, Stats& stats, store::DbPool& pool,
-                SettingsCache* settings, net::SessionRegistry& sessions, std::function<void()> reload,
-                SpamCache* spam = nullptr);
+  ControlServer(asio::io_context& io, const config::Config& cfg, services::Stats& stats, store::DbPool& pool,
+                services::SettingsCache* settings, net::SessionRegistry& sessions, std::function<void()> reload,
+                services::SpamCache* spam = nullptr);
   ~ControlServer();
 
   // Replaces a stale socket file, refuses when a live daemon answers on it, binds,
@@ -55,7 +57,7 @@ class ControlServer {
   // `queue flush` calls this after making the queue due (wakes the relay runner).
   void set_relay_wakeup(std::function<void()> wake);
   // Cleared after every mutating command (users and addresses may have changed).
-  void set_address_cache(AddressCache* cache);
+  void set_address_cache(services::AddressCache* cache);
   // The failed-login throttle: `auth bans` lists it, `auth unban` lifts a ban.
   void set_throttle(auth::Throttle* throttle);
 

@@ -21,13 +21,13 @@
 #include <fmt/core.h>
 
 #include "common/log.hpp"
-#include "server/daemon/context.hpp"
+#include "server/services/context.hpp"
 #include "server/daemon/control_server.hpp"
-#include "server/daemon/settings_cache.hpp"
-#include "server/daemon/spam_cache.hpp"
+#include "server/services/settings_cache.hpp"
+#include "server/services/spam_cache.hpp"
 #include "server/daemon/listeners.hpp"
 #include "server/daemon/privileges.hpp"
-#include "server/daemon/stats.hpp"
+#include "server/services/stats.hpp"
 #include "server/net/tls.hpp"
 #include "server/relay/queue_runner.hpp"
 #include "server/store/db_pool.hpp"
@@ -39,7 +39,6 @@
 
 namespace shicks::daemon {
 namespace fs = std::filesystem;
-using store::StartupError;
 
 namespace {
 
@@ -121,11 +120,11 @@ class Runtime {
     std::unique_ptr<store::DbPool> pool;
     std::unique_ptr<store::DeliveryBatcher> deliveries;  // uses pool (stopped explicitly first)
     std::unique_ptr<asio::ssl::context> tls;
-    std::unique_ptr<SettingsCache> settings;
-    std::unique_ptr<SpamCache> spam;
-    std::unique_ptr<AddressCache> addresses;
-    std::unique_ptr<Pop3Leases> pop3_leases;
-    std::unique_ptr<ServerContext> ctx;
+    std::unique_ptr<services::SettingsCache> settings;
+    std::unique_ptr<services::SpamCache> spam;
+    std::unique_ptr<services::AddressCache> addresses;
+    std::unique_ptr<services::Pop3Leases> pop3_leases;
+    std::unique_ptr<services::ServerContext> ctx;
     std::unique_ptr<Listeners> listeners;
     std::unique_ptr<ControlServer> control;
     std::unique_ptr<relay::QueueRunner> runner;
@@ -143,11 +142,11 @@ class Runtime {
       }
       pool = std::make_unique<store::DbPool>(opts, cfg_.database.pool_size, cfg_.database.queue_limit);
       deliveries = std::make_unique<store::DeliveryBatcher>(*pool);
-      settings = std::make_unique<SettingsCache>(*pool);
-      spam = std::make_unique<SpamCache>(*pool);
-      addresses = std::make_unique<AddressCache>(*pool);
-      pop3_leases = std::make_unique<Pop3Leases>(io, *pool, *settings, cfg_);
-      ctx = std::make_unique<ServerContext>(ServerContext{io, cfg_, stats_, *pool, *settings, throttle_, limiter_,
+      settings = std::make_unique<services::SettingsCache>(*pool);
+      spam = std::make_unique<services::SpamCache>(*pool);
+      addresses = std::make_unique<services::AddressCache>(*pool);
+      pop3_leases = std::make_unique<services::Pop3Leases>(io, *pool, *settings, cfg_);
+      ctx = std::make_unique<services::ServerContext>(services::ServerContext{io, cfg_, stats_, *pool, *settings, throttle_, limiter_,
                                                           pop3_limiter_, sessions_, maildrop_waiters_, *pop3_leases,
                                                           tls.get(), *spam, *deliveries, *addresses, {}});
       runner = std::make_unique<relay::QueueRunner>(*ctx);
@@ -241,8 +240,8 @@ class Runtime {
       log::debug("limits.open_files").kv("from", std::uint64_t(before)).kv("to", std::uint64_t(rl.rlim_cur));
   }
 
-  void prepare_database(const store::ConnectOptions& opts, SettingsCache& settings, SpamCache& spam,
-                        const Pop3Leases& pop3_leases) {
+  void prepare_database(const store::ConnectOptions& opts, services::SettingsCache& settings, services::SpamCache& spam,
+                        const services::Pop3Leases& pop3_leases) {
     store::Connection c(opts);
     c.ensure_connected();
     log::info("db.connected").kv("db", opts.describe()).kv("server", c.server_version()).kv("name", cfg_.database.name);
@@ -255,10 +254,10 @@ class Runtime {
     // Before the listeners start: the POP3 sessions of this daemon's earlier run are
     // gone (it was killed, or crashed), so are the maildrops they held.
     if (auto voided = pop3_leases.void_earlier_runs(c))
-      log::info("pop3.leases_released").kv("reason", "earlier-run").kv("owner", Pop3Leases::instance_prefix(cfg_))
+      log::info("pop3.leases_released").kv("reason", "earlier-run").kv("owner", services::Pop3Leases::instance_prefix(cfg_))
           .kv("leases", voided);
     // First start: the schema was just created.
-    if (report.before == 0) import_default_keywords(c, cfg_);
+    if (report.before == 0) services::import_default_keywords(c, cfg_);
     spam.refresh(c);
   }
 
@@ -349,18 +348,18 @@ class Runtime {
 
   config::Config cfg_;
   std::mutex cfg_mu_;
-  Stats stats_;
+  services::Stats stats_;
   auth::Throttle throttle_{auth::Throttle::Limits{}};
-  ConnectionLimiter limiter_{cfg_.smtp.max_connections_per_ip};
-  ConnectionLimiter pop3_limiter_{cfg_.pop3.max_connections_per_ip};
+  services::ConnectionLimiter limiter_{cfg_.smtp.max_connections_per_ip};
+  services::ConnectionLimiter pop3_limiter_{cfg_.pop3.max_connections_per_ip};
   net::SessionRegistry sessions_;
-  MaildropWaiters maildrop_waiters_;
+  services::MaildropWaiters maildrop_waiters_;
   relay::QueueRunner* relay_ = nullptr;  // set while the runner runs
-  AddressCache* addresses_ = nullptr;  // stopped with the other refreshers
+  services::AddressCache* addresses_ = nullptr;  // stopped with the other refreshers
   std::function<void()> stop_;  // the graceful stop (SIGTERM, or the database given up); io threads only
   std::atomic<bool> stop_begun_{false};
   std::atomic<int> exit_status_{kExitOk};
-  Pop3Leases* pop3_leases_ = nullptr;  // its renewal loop is stopped with them
+  services::Pop3Leases* pop3_leases_ = nullptr;  // its renewal loop is stopped with them
   std::thread watchdog_;
   std::mutex wd_mu_;
   std::condition_variable wd_cv_;

@@ -96,7 +96,7 @@ unsigned effective_max_connections(const config::Config& cfg, std::size_t listen
   std::uint64_t others = other_descriptors(cfg, listeners);
   if (std::uint64_t(wanted) + others <= limit) return wanted;
   if (cfg.lines.count("server.max_connections"))
-    throw store::StartupError(fmt::format(
+    throw StartupError(fmt::format(
         "{}server.max_connections: {} connections need about {} open files, but the limit is {} (raise it, "
         "e.g. LimitNOFILE= in the service unit, or lower server.max_connections)",
         cfg.where("server.max_connections"), wanted, std::uint64_t(wanted) + others, limit));
@@ -117,7 +117,7 @@ const char* cap_reached(net::ConnectionCaps::Refusal r, Service svc) {
 // RFC 5321 3.1: 421 instead of the greeting; RFC 2449 / 3206: -ERR [SYS/TEMP].
 // Implicit-TLS listeners answer after the handshake, so that the client can read it.
 // A client that resets meanwhile only ends this coroutine.
-asio::awaitable<void> refuse(tcp::socket sock, Service svc, ServerContext& ctx, net::ConnectionCaps::Slot refusal) {
+asio::awaitable<void> refuse(tcp::socket sock, Service svc, services::ServerContext& ctx, net::ConnectionCaps::Slot refusal) {
   static asio::ssl::context no_tls(asio::ssl::context::tls_server);
   net::Stream conn(std::move(sock), ctx.tls ? *ctx.tls : no_tls);
   std::string reply;
@@ -146,7 +146,7 @@ struct Listeners::Bound {
   Bound(asio::io_context& io, Service s, std::string a) : service(s), address(std::move(a)), acceptor(io) {}
 };
 
-Listeners::Listeners(ServerContext& ctx)
+Listeners::Listeners(services::ServerContext& ctx)
     : ctx_(ctx), io_(ctx.io), cfg_(ctx.cfg), stats_(ctx.stats), tls_(ctx.tls) {}
 
 Listeners::~Listeners() { close(); }
@@ -168,13 +168,13 @@ void Listeners::bind_all() {
       if (!ec) b->acceptor.bind(ep, ec);
       if (!ec) b->acceptor.listen(asio::socket_base::max_listen_connections, ec);
       if (ec)
-        throw store::StartupError(fmt::format("{}{}: cannot listen on {}: {}", cfg_.where(config_key(svc)),
+        throw StartupError(fmt::format("{}{}: cannot listen on {}: {}", cfg_.where(config_key(svc)),
                                               config_key(svc), b->address, ec.message()));
       bound_.push_back(std::move(b));
     }
   };
   if ((!cfg_.smtp.smtps_listen.empty() || !cfg_.pop3.pop3s_listen.empty()) && !tls_)
-    throw store::StartupError("implicit-TLS listeners are configured but no TLS certificate is loaded");
+    throw StartupError("implicit-TLS listeners are configured but no TLS certificate is loaded");
   std::size_t addresses = cfg_.smtp.listen.size() + cfg_.smtp.submission_listen.size() +
                           cfg_.smtp.smtps_listen.size() + cfg_.pop3.listen.size() + cfg_.pop3.pop3s_listen.size();
   caps_ = net::ConnectionCaps::make(effective_max_connections(cfg_, addresses),
@@ -194,7 +194,7 @@ struct Caps {
 
 // A connection beyond a cap: logged, counted, answered (when a refusal is free) and
 // closed.
-void turn_away(tcp::socket sock, Service svc, net::ConnectionCaps::Refusal why, ServerContext& ctx, const Caps& caps,
+void turn_away(tcp::socket sock, Service svc, net::ConnectionCaps::Refusal why, services::ServerContext& ctx, const Caps& caps,
                const asio::strand<asio::io_context::executor_type>& strand) {
   ctx.stats.connections_refused++;
   std::string sid = ctx.stats.next_session_id(is_pop3(svc) ? 'p' : 's');
@@ -215,7 +215,7 @@ void turn_away(tcp::socket sock, Service svc, net::ConnectionCaps::Refusal why, 
   net::spawn(strand, std::move(task), sid + " refusal");
 }
 
-asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Service svc, ServerContext& ctx, Caps caps) {
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Service svc, services::ServerContext& ctx, Caps caps) {
   for (;;) {
     // Each session runs on a strand of its own, so a shutdown notice posted to it
     // never races the session's own I/O.

@@ -10,7 +10,7 @@
 #include <asio/ssl/context.hpp>
 
 #include "server/config/config.hpp"
-#include "server/daemon/context.hpp"
+#include "server/services/context.hpp"
 #include "server/net/connection_caps.hpp"
 
 namespace shicks::daemon {
@@ -23,7 +23,7 @@ bool implicit_tls(Service s);
 
 class Listeners {
  public:
-  explicit Listeners(ServerContext& ctx);
+  explicit Listeners(services::ServerContext& ctx);
   ~Listeners();
 
   // Binds every configured address and sets up the connection caps; throws
@@ -37,10 +37,10 @@ class Listeners {
 
  private:
   struct Bound;
-  ServerContext& ctx_;
+  services::ServerContext& ctx_;
   asio::io_context& io_;
   const config::Config& cfg_;
-  Stats& stats_;
+  services::Stats& stats_;
   asio::ssl::context* tls_;
   std::vector<std::unique_ptr<Bound>> bound_;
   // server.max_connections over every listener; kind 0 the SMTP ones

@@ -16,7 +16,6 @@
 
 namespace shicks::daemon {
 namespace fs = std::filesystem;
-using store::StartupError;
 
 namespace {
 

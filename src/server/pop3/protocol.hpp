@@ -1,7 +1,7 @@
 #pragma once
 // The RFC 1939 server state machine, without sockets, database or clock.
 //
-// The session driver (pop3/session.cpp) frames lines with smtp::LineReader, hands
+// The session driver (pop3/session.cpp) frames lines with mail::LineReader, hands
 // each to on_line(), and carries out the Action it gets back: write `reply`, or do a
 // side effect (check a password, take the mailbox lease and load the snapshot, start
 // TLS, stream a message, delete the marked messages) and report the outcome through

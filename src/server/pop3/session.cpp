@@ -16,13 +16,13 @@
 
 #include "common/log.hpp"
 #include "common/netaddr.hpp"
-#include "server/daemon/login.hpp"
+#include "server/services/login.hpp"
 #include "server/net/endpoint.hpp"
 #include "server/net/stream.hpp"
-#include "server/pop3/dot_stuffer.hpp"
+#include "server/mail/dot_stuffer.hpp"
 #include "server/pop3/protocol.hpp"
-#include "server/smtp/line_reader.hpp"
-#include "server/smtp/trace.hpp"
+#include "server/mail/line_reader.hpp"
+#include "server/mail/trace.hpp"
 #include "server/store/mail_store.hpp"
 #include "server/store/pop3_store.hpp"
 
@@ -96,7 +96,7 @@ struct UpdateJob {
 
 class Session {
  public:
-  Session(tcp::socket sock, bool implicit_tls, std::string sid, daemon::ServerContext& ctx,
+  Session(tcp::socket sock, bool implicit_tls, std::string sid, services::ServerContext& ctx,
           asio::ssl::context& tls_ctx)
       : ctx_(ctx),
         sid_(std::move(sid)),
@@ -185,12 +185,12 @@ class Session {
   asio::awaitable<Action> update(std::vector<std::uint64_t> ids);
   asio::awaitable<void> release();
 
-  daemon::ServerContext& ctx_;
+  services::ServerContext& ctx_;
   std::string sid_;
   bool implicit_tls_;
   net::Stream stream_;
   std::string peer_ = "?", peer_ip_ = "?";  // before proto_: make_policy() sets them
-  smtp::LineReader reader_;
+  mail::LineReader reader_;
   Protocol proto_;
   std::string out_;
   std::string end_reason_ = "quit";
@@ -204,7 +204,7 @@ class Session {
   std::string owner_;
   enum class Lease { none, held, uncertain } lease_ = Lease::none;
   unsigned lease_seconds_ = 0;
-  std::optional<daemon::Pop3Leases::Registration> lease_reg_;
+  std::optional<services::Pop3Leases::Registration> lease_reg_;
   bool lease_lost_ = false;
   // Waiting for the lease at login: the timer of one retry interval, cancelled (on
   // this strand) by a session of this daemon that gives the lease back, by shutdown
@@ -296,7 +296,7 @@ asio::awaitable<void> Session::run() {
     co_return;
   }
   struct Release {
-    daemon::ConnectionLimiter& l;
+    services::ConnectionLimiter& l;
     std::string ip;
     ~Release() { l.release(ip); }
   } limit_release{ctx_.pop3_limiter, peer_ip_};
@@ -384,18 +384,18 @@ asio::awaitable<bool> Session::perform(Action a) {
 }
 
 asio::awaitable<Action> Session::authenticate(const auth::Credentials& creds) {
-  auto r = co_await daemon::login(ctx_, "pop3", peer_ip_, creds.username, creds.password);
+  auto r = co_await services::login(ctx_, "pop3", peer_ip_, creds.username, creds.password);
   switch (r.kind) {
-    case daemon::LoginOutcome::banned:
+    case services::LoginOutcome::banned:
       event(log::Level::warn, "pop3.auth_banned").kv("peer_ip", peer_ip_).kv("retry_after", r.retry_after.count());
       co_return proto_.on_auth_result(Protocol::AuthOutcome::banned);
-    case daemon::LoginOutcome::temp_failure:
+    case services::LoginOutcome::temp_failure:
       event(log::Level::warn, "pop3.auth_error").kv("error", r.error);
       co_return proto_.on_auth_result(Protocol::AuthOutcome::temp_failure);
-    case daemon::LoginOutcome::bad_credentials:
+    case services::LoginOutcome::bad_credentials:
       event(log::Level::warn, "pop3.auth_failed").kv("login", creds.username).kv("peer_ip", peer_ip_);
       co_return proto_.on_auth_result(Protocol::AuthOutcome::bad_credentials);
-    case daemon::LoginOutcome::ok: break;
+    case services::LoginOutcome::ok: break;
   }
   user_id_ = r.user_id;
   user_ = r.user;
@@ -415,7 +415,7 @@ asio::awaitable<Action> Session::load_maildrop() {
   // release between that attempt and the wait is not missed.
   const auto started = Clock::now();
   const auto deadline = started + std::chrono::seconds(ctx_.cfg.pop3.lock_wait_seconds);
-  std::optional<daemon::MaildropWaiters::Registration> waiter;
+  std::optional<services::MaildropWaiters::Registration> waiter;
   if (deadline > started) {
     auto wake = [this] {
       lock_woken_ = true;
@@ -533,14 +533,14 @@ asio::awaitable<Session::Sent> Session::retrieve(const Action& a) {
     co_return Sent::unreadable;
   }
   queue(a.reply);
-  DotStuffer stuffer(a.top_lines);
+  mail::DotStuffer stuffer(a.top_lines);
   std::uint64_t sent = 0;
   auto feed = [&](std::string_view bytes) {
     std::size_t before = out_.size();
     stuffer.feed(bytes, out_);
     sent += out_.size() - before;
   };
-  feed(smtp::return_path_header(r->envelope_from));
+  feed(mail::return_path_header(r->envelope_from));
   feed(r->first_chunk);
   r->first_chunk = std::string();
   for (std::uint32_t seq = 1; seq < r->chunk_count && !stuffer.done(); ++seq) {
@@ -645,7 +645,7 @@ asio::awaitable<Action> Session::update(std::vector<std::uint64_t> ids) {
 
 }  // namespace
 
-asio::awaitable<void> run_session(tcp::socket sock, bool implicit_tls, std::string sid, daemon::ServerContext& ctx,
+asio::awaitable<void> run_session(tcp::socket sock, bool implicit_tls, std::string sid, services::ServerContext& ctx,
                                   net::ConnectionCaps::Slot slot) {
   // Without a certificate an unused context stands in; STLS is then not offered.
   static asio::ssl::context no_tls(asio::ssl::context::tls_server);
@@ -656,7 +656,7 @@ asio::awaitable<void> run_session(tcp::socket sock, bool implicit_tls, std::stri
   auto on_kill = [raw] { raw->kill(); };
   net::Registration reg(ctx.sessions,
                         ctx.sessions.add(raw->stream().socket().get_executor(), on_shutdown, raw->publish(), on_kill));
-  daemon::OpenConnection counted(ctx.stats);
+  services::OpenConnection counted(ctx.stats);
   co_await session->run();
   slot.release();
 }

@@ -8,13 +8,13 @@
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
 
-#include "server/daemon/context.hpp"
+#include "server/services/context.hpp"
 #include "server/net/connection_caps.hpp"
 
 namespace shicks::pop3 {
 
 asio::awaitable<void> run_session(asio::ip::tcp::socket sock, bool implicit_tls, std::string sid,
-                                  daemon::ServerContext& ctx,
+                                  services::ServerContext& ctx,
                                   net::ConnectionCaps::Slot slot);
 
 }  // namespace shicks::pop3

@@ -2,7 +2,7 @@
 
 #include <fmt/core.h>
 
-#include "server/smtp/trace.hpp"
+#include "server/mail/trace.hpp"
 
 namespace shicks::relay {
 
@@ -45,7 +45,7 @@ Dsn compose_dsn(const DsnInput& in) {
   m += "From: " + d.from + "\r\n";
   m += "To: <" + field(in.original_sender, 320) + ">\r\n";
   m += "Subject: " + d.subject + "\r\n";
-  m += "Date: " + smtp::rfc5322_date(in.now) + "\r\n";
+  m += "Date: " + mail::rfc5322_date(in.now) + "\r\n";
   m += "Message-ID: <" + field(in.unique, 64) + ".dsn@" + host + ">\r\n";
   m += "Auto-Submitted: auto-replied\r\n";  // RFC 3834 5
   m += "MIME-Version: 1.0\r\n";
@@ -71,7 +71,7 @@ Dsn compose_dsn(const DsnInput& in) {
   m += "Content-Type: message/delivery-status\r\n";
   m += "Content-Description: Delivery report\r\n\r\n";
   m += "Reporting-MTA: dns; " + host + "\r\n";
-  m += "Arrival-Date: " + smtp::rfc5322_date(in.arrival) + "\r\n";
+  m += "Arrival-Date: " + mail::rfc5322_date(in.arrival) + "\r\n";
   for (const auto& r : in.recipients) {
     m += "\r\n";
     m += "Final-Recipient: rfc822; " + field(r.recipient, 320) + "\r\n";
@@ -79,7 +79,7 @@ Dsn compose_dsn(const DsnInput& in) {
     m += "Status: " + field(r.status.empty() ? std::string("5.0.0") : r.status, 16) + "\r\n";
     if (r.remote && !in.remote_mta.empty()) m += "Remote-MTA: dns; " + field(in.remote_mta, 255) + "\r\n";
     m += std::string("Diagnostic-Code: ") + (r.remote ? "smtp; " : "X-Shicks; ") + field(r.diagnostic) + "\r\n";
-    m += "Last-Attempt-Date: " + smtp::rfc5322_date(in.now) + "\r\n";
+    m += "Last-Attempt-Date: " + mail::rfc5322_date(in.now) + "\r\n";
   }
   m += "\r\n";
 

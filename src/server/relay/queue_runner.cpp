@@ -14,7 +14,7 @@
 
 #include "common/instance.hpp"
 #include "common/log.hpp"
-#include "server/daemon/context.hpp"
+#include "server/services/context.hpp"
 #include "server/net/spawn.hpp"
 #include "server/relay/backoff.hpp"
 #include "server/relay/dsn.hpp"
@@ -144,7 +144,7 @@ struct Logged {
 };
 
 // Turns one message's results into a RecordJob, runs it, then logs and counts.
-asio::awaitable<void> record(daemon::ServerContext& ctx, const std::string& owner, bool stopping, const MessageWork& msg,
+asio::awaitable<void> record(services::ServerContext& ctx, const std::string& owner, bool stopping, const MessageWork& msg,
                              const std::vector<RecipientResult>& results, const RelaySettings& s,
                              const RetryPolicy& policy) {
   RecordJob job;
@@ -228,7 +228,7 @@ asio::awaitable<void> record(daemon::ServerContext& ctx, const std::string& owne
 
 }  // namespace
 
-RelaySettings current_settings(const daemon::SettingsCache& settings, const std::string& helo_name) {
+RelaySettings current_settings(const services::SettingsCache& settings, const std::string& helo_name) {
   RelaySettings s;
   s.host = settings.get("relay.host");
   s.port = settings.number("relay.port");
@@ -245,7 +245,7 @@ struct QueueRunner::Batch {
   std::vector<QueuedRecipient> rows;
 };
 
-QueueRunner::QueueRunner(daemon::ServerContext& ctx)
+QueueRunner::QueueRunner(services::ServerContext& ctx)
     : ctx_(ctx), strand_(asio::make_strand(ctx.io)), timer_(strand_) {
   owner_prefix_ = instance_prefix(ctx.cfg.server.control_socket);
   owner_ = owner_prefix_ + std::to_string(::getpid());

@@ -19,15 +19,15 @@
 
 #include "server/relay/smtp_client.hpp"
 
-namespace shicks::daemon {
+namespace shicks::services {
 struct ServerContext;
 class SettingsCache;
-}  // namespace shicks::daemon
+}  // namespace shicks::services
 
 namespace shicks::relay {
 
 // The relay.* settings as they are now.
-RelaySettings current_settings(const daemon::SettingsCache& settings, const std::string& helo_name);
+RelaySettings current_settings(const services::SettingsCache& settings, const std::string& helo_name);
 
 class QueueRunner {
  public:
@@ -35,7 +35,7 @@ class QueueRunner {
   static constexpr unsigned kBatchRows = 50;
   static constexpr unsigned kPollSeconds = 30;
 
-  explicit QueueRunner(daemon::ServerContext& ctx);
+  explicit QueueRunner(services::ServerContext& ctx);
   ~QueueRunner();
   QueueRunner(const QueueRunner&) = delete;
   QueueRunner& operator=(const QueueRunner&) = delete;
@@ -53,7 +53,7 @@ class QueueRunner {
   asio::awaitable<void> run();
   asio::awaitable<void> deliver(Batch batch);
 
-  daemon::ServerContext& ctx_;
+  services::ServerContext& ctx_;
   asio::strand<asio::io_context::executor_type> strand_;
   asio::steady_timer timer_;  // strand_ only, like everything below
   bool woken_ = false;

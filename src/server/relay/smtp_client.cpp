@@ -19,7 +19,7 @@
 #include "server/net/endpoint.hpp"
 #include "server/net/stream.hpp"
 #include "server/net/tls.hpp"
-#include "server/pop3/dot_stuffer.hpp"
+#include "server/mail/dot_stuffer.hpp"
 #include "server/store/db_pool.hpp"
 #include "server/store/relay_store.hpp"
 
@@ -233,7 +233,7 @@ struct SmtpSession::Impl {
 
   // RFC 5321 4.5.2: transparency (dot-stuffing); the stored message has CRLF line ends.
   asio::awaitable<void> send_body() {
-    pop3::DotStuffer stuffer;
+    mail::DotStuffer stuffer;
     std::string out;
     for (std::uint64_t seq = 0; seq < chunk_count; ++seq) {
       ChunkJob job{message_id, seq};

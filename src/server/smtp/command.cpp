@@ -212,10 +212,10 @@ Expected<PathAndParams, Reply> split_path_command(Verb v, std::string_view arg, 
 
 // Non-ASCII in a path needs SMTPUTF8 (RFC 6531 3.5: 553 5.6.7), then RFC 5321
 // syntax.
-Expected<Path, Reply> parse_command_path(Verb v, std::string_view text, bool utf8) {
+Expected<mail::Path, Reply> parse_command_path(Verb v, std::string_view text, bool utf8) {
   if (!utf8 && has_non_ascii(text))
     return unexpected(Reply(553, "5.6.7", "Non-ASCII address requires SMTPUTF8"));
-  auto path = parse_path(text, utf8);
+  auto path = mail::parse_path(text, utf8);
   if (!path) return address_error(v, path.error());
   return std::move(*path);
 }

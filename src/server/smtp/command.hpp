@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "common/expected.hpp"
-#include "server/smtp/address.hpp"
+#include "server/mail/address.hpp"
 #include "server/smtp/reply.hpp"
 
 namespace shicks::smtp {
@@ -20,7 +20,7 @@ enum class Body { unspecified, seven_bit, eight_bit_mime, binary_mime };
 struct Command {
   Verb verb{};
   std::string arg;  // HELO/EHLO domain, AUTH "MECH [initial]", VRFY/EXPN/HELP/NOOP text
-  Path path;        // MAIL FROM / RCPT TO
+  mail::Path path;        // MAIL FROM / RCPT TO
   // MAIL parameters
   std::optional<std::uint64_t> size;  // SIZE=
   Body body = Body::unspecified;      // BODY=

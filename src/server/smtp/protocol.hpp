@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "server/auth/sasl.hpp"
-#include "server/smtp/address.hpp"
+#include "server/mail/address.hpp"
 #include "server/smtp/command.hpp"
 #include "server/smtp/data_decoder.hpp"
 #include "server/smtp/reply.hpp"
@@ -54,13 +54,13 @@ struct RecipientLookup {
 };
 
 struct Recipient {
-  Mailbox address;
+  mail::Mailbox address;
   bool relay = false;                  // queued for the smarthost
   std::vector<std::uint64_t> user_ids;  // local mailboxes
 };
 
 struct Transaction {
-  Path sender;
+  mail::Path sender;
   Body body = Body::unspecified;
   bool smtputf8 = false;
   std::vector<Recipient> recipients;
@@ -86,7 +86,7 @@ struct Action {
     deliver,          // store transaction() -> on_delivered()
   } kind = send;
   Reply reply;
-  Mailbox mailbox;
+  mail::Mailbox mailbox;
   auth::Credentials credentials;
   BareLf bare_lf = BareLf::reject;  // read_data
 };

@@ -14,13 +14,13 @@
 
 #include "common/log.hpp"
 #include "common/netaddr.hpp"
-#include "server/daemon/login.hpp"
+#include "server/services/login.hpp"
 #include "server/net/endpoint.hpp"
 #include "server/net/stream.hpp"
 #include "server/spam/tag.hpp"
 #include "server/smtp/data_decoder.hpp"
-#include "server/smtp/line_reader.hpp"
-#include "server/smtp/trace.hpp"
+#include "server/mail/line_reader.hpp"
+#include "server/mail/trace.hpp"
 #include "server/store/mail_store.hpp"
 
 namespace shicks::smtp {
@@ -45,7 +45,7 @@ std::string new_queue_id() {
 
 struct LookupJob {
   std::string address, domain;
-  daemon::AddressCache* cache;
+  services::AddressCache* cache;
   std::uint64_t epoch;  // of the cache before the database is asked
   store::AddressTargets operator()(store::Connection& c) const {
     auto t = store::lookup_address(c, address, domain);
@@ -61,7 +61,7 @@ struct SenderJob {
 
 class Session {
  public:
-  Session(tcp::socket sock, Listener listener, std::string sid, daemon::ServerContext& ctx,
+  Session(tcp::socket sock, Listener listener, std::string sid, services::ServerContext& ctx,
           asio::ssl::context& tls_ctx)
       : ctx_(ctx),
         sid_(std::move(sid)),
@@ -137,12 +137,12 @@ class Session {
   asio::awaitable<Action> authenticate(const auth::Credentials& c);
   asio::awaitable<Action> deliver();
 
-  daemon::ServerContext& ctx_;
+  services::ServerContext& ctx_;
   std::string sid_;
   Listener listener_;
   net::Stream conn_;
   std::string peer_ = "?", peer_ip_ = "?";  // before proto_: make_policy() sets them
-  LineReader reader_;
+  mail::LineReader reader_;
   Protocol proto_;
   std::string out_;
   std::string body_;  // the message being received (bounded by the size limit)
@@ -207,7 +207,7 @@ asio::awaitable<void> Session::run() {
     co_return;
   }
   struct Release {
-    daemon::ConnectionLimiter& l;
+    services::ConnectionLimiter& l;
     std::string ip;
     ~Release() { l.release(ip); }
   } release{ctx_.limiter, peer_ip_};
@@ -367,18 +367,18 @@ asio::awaitable<Action> Session::read_message(BareLf bare_lf) {
 }
 
 asio::awaitable<Action> Session::authenticate(const auth::Credentials& creds) {
-  auto r = co_await daemon::login(ctx_, "smtp", peer_ip_, creds.username, creds.password);
+  auto r = co_await services::login(ctx_, "smtp", peer_ip_, creds.username, creds.password);
   switch (r.kind) {
-    case daemon::LoginOutcome::banned:
+    case services::LoginOutcome::banned:
       event(log::Level::warn, "smtp.auth_banned").kv("peer_ip", peer_ip_).kv("retry_after", r.retry_after.count());
       co_return proto_.on_auth_result(Protocol::AuthOutcome::banned, {});
-    case daemon::LoginOutcome::temp_failure:
+    case services::LoginOutcome::temp_failure:
       event(log::Level::warn, "smtp.auth_error").kv("error", r.error);
       co_return proto_.on_auth_result(Protocol::AuthOutcome::temp_failure, {});
-    case daemon::LoginOutcome::bad_credentials:
+    case services::LoginOutcome::bad_credentials:
       event(log::Level::warn, "smtp.auth_failed").kv("login", creds.username).kv("peer_ip", peer_ip_);
       co_return proto_.on_auth_result(Protocol::AuthOutcome::bad_credentials, {});
-    case daemon::LoginOutcome::ok: break;
+    case services::LoginOutcome::ok: break;
   }
   event(log::Level::info, "smtp.auth").kv("user", r.user);
   info_->set_user(r.user);
@@ -394,7 +394,7 @@ asio::awaitable<Action> Session::deliver() {
     if (rcpt.relay) d.relay_recipients.push_back(rcpt.address.str());
     else d.local_users.insert(d.local_users.end(), rcpt.user_ids.begin(), rcpt.user_ids.end());
   }
-  TraceInfo t;
+  mail::TraceInfo t;
   t.helo = proto_.helo();
   t.peer_ip = peer_ip_;
   t.hostname = ctx_.cfg.server.hostname;
@@ -404,14 +404,14 @@ asio::awaitable<Action> Session::deliver() {
   t.auth_user = proto_.authenticated_user();
   if (tx.recipients.size() == 1) t.for_rcpt = tx.recipients.front().address.str();
   t.when = std::time(nullptr);
-  auto summary = summarize_headers(body_);
+  auto summary = mail::summarize_headers(body_);
   d.header_from = summary.from;
   d.subject = summary.subject;
-  auto verdict = daemon::check_spam(ctx_, sid_, body_, d.envelope_from);
+  auto verdict = services::check_spam(ctx_, sid_, body_, d.envelope_from);
   if (verdict.rejected()) {
     body_.clear();
     ctx_.stats.smtp_messages_rejected++;
-    daemon::SpamHitJob hit{verdict.keyword};
+    services::SpamHitJob hit{verdict.keyword};
     auto counted = co_await store::async_run(ctx_.pool, std::move(hit), asio::use_awaitable);
     if (!counted) event(log::Level::warn, "spam.count_failed").kv("error", counted.error().message);
     DeliveryResult refused;
@@ -419,7 +419,7 @@ asio::awaitable<Action> Session::deliver() {
     co_return proto_.on_delivered(refused);
   }
   if (verdict.tagged()) d.spam_keyword = verdict.keyword;
-  d.message = received_header(t);
+  d.message = mail::received_header(t);
   spam::append_filtered(d.message, body_, verdict.tagged() ? &d.spam_keyword : nullptr);
   body_.clear();
   body_.shrink_to_fit();
@@ -460,7 +460,7 @@ asio::awaitable<Action> Session::deliver() {
 
 }  // namespace
 
-asio::awaitable<void> run_session(tcp::socket sock, Listener listener, std::string sid, daemon::ServerContext& ctx,
+asio::awaitable<void> run_session(tcp::socket sock, Listener listener, std::string sid, services::ServerContext& ctx,
                                   net::ConnectionCaps::Slot slot) {
   // Without a certificate an unused context stands in; STARTTLS is then not offered.
   static asio::ssl::context no_tls(asio::ssl::context::tls_server);
@@ -471,7 +471,7 @@ asio::awaitable<void> run_session(tcp::socket sock, Listener listener, std::stri
   auto on_kill = [raw] { raw->kill(); };
   net::Registration reg(ctx.sessions,
                         ctx.sessions.add(raw->conn().socket().get_executor(), on_shutdown, raw->publish(), on_kill));
-  daemon::OpenConnection counted(ctx.stats);
+  services::OpenConnection counted(ctx.stats);
   co_await session->run();
   slot.release();
 }

@@ -8,14 +8,14 @@
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
 
-#include "server/daemon/context.hpp"
+#include "server/services/context.hpp"
 #include "server/net/connection_caps.hpp"
 #include "server/smtp/protocol.hpp"
 
 namespace shicks::smtp {
 
 asio::awaitable<void> run_session(asio::ip::tcp::socket sock, Listener listener, std::string sid,
-                                  daemon::ServerContext& ctx,
+                                  services::ServerContext& ctx,
                                   net::ConnectionCaps::Slot slot);
 
 }  // namespace shicks::smtp

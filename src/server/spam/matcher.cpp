@@ -471,4 +471,14 @@ bool Matcher::verify_rest(const Pattern& p, std::string_view text, std::size_t p
   }
 }
 
+std::vector<std::string> keyword_lines(std::string_view text) {
+  std::vector<std::string> out;
+  for (std::string_view line : split(text, '\n')) {
+    line = trim(line);
+    if (line.empty() || line.front() == '#') continue;
+    out.emplace_back(line);
+  }
+  return out;
+}
+
 }  // namespace shicks::spam

@@ -111,4 +111,9 @@ class Matcher {
   std::vector<std::uint32_t> root_next_;  // 256 entries: the root's transitions, dense
 };
 
+// A keyword file (the default list, `shicksctl spam import`): one keyword per line;
+// blank lines and lines whose first non-blank character is '#' are skipped; blanks
+// around a keyword are removed (CRLF line ends are fine).
+std::vector<std::string> keyword_lines(std::string_view text);
+
 }  // namespace shicks::spam

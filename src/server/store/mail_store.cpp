@@ -7,7 +7,7 @@
 
 #include "common/strings.hpp"
 #include "server/auth/password.hpp"
-#include "server/smtp/trace.hpp"
+#include "server/mail/trace.hpp"
 #include "server/store/spam_store.hpp"
 #include "server/store/sql.hpp"
 
@@ -73,7 +73,7 @@ bool delete_body_if_unreferenced(Connection& c, std::uint64_t m) {
 }
 
 std::uint64_t mailbox_size(const std::string& envelope_from, std::uint64_t body_size) {
-  return smtp::return_path_header(envelope_from).size() + body_size;
+  return mail::return_path_header(envelope_from).size() + body_size;
 }
 
 namespace {

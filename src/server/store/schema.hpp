@@ -4,15 +4,11 @@
 #include <string>
 #include <vector>
 
+#include "common/startup_error.hpp"
 #include "server/store/connection.hpp"
 #include "server/store/migrations.hpp"
 
 namespace shicks::store {
-
-// A reason not to start; the message is for the operator.
-struct StartupError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 // RFC-grade promise "250 means committed" needs innodb_flush_log_at_trx_commit = 1.
 void check_durability(Connection& c, bool allow_unsafe);

@@ -1,8 +1,11 @@
 #include <catch2/catch.hpp>
 
 #include "ctl/format.hpp"
+#include "server/spam/matcher.hpp"
 
+using namespace shicks;
 using namespace shicks::ctl;
+using shicks::spam::keyword_lines;
 
 TEST_CASE("table: columns aligned, numbers right, no trailing blanks") {
   Table t({{"NAME"}, {"SIZE", Table::right}, {"NOTE"}});

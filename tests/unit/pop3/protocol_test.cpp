@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "common/base64.hpp"
-#include "server/pop3/dot_stuffer.hpp"
+#include "server/mail/dot_stuffer.hpp"
 #include "server/pop3/protocol.hpp"
 
 using namespace shicks;
@@ -67,7 +67,7 @@ struct FakeDriver {
           }
           const std::string& body = bodies.at(a.message);
           REQUIRE(a.message_id == 100 + a.message);
-          DotStuffer s(a.top_lines);
+          mail::DotStuffer s(a.top_lines);
           for (std::size_t i = 0; i < body.size() && !s.done(); i += 7) s.feed(body.substr(i, 7), a.reply);
           s.finish(a.reply);
           a.kind = Action::send;

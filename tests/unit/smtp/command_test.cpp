@@ -327,7 +327,7 @@ TEST_CASE("parse_command survives random lines", "[smtp][command]") {
       } else if (r->verb == Verb::mail || r->verb == Verb::rcpt) {
         // A parsed path re-parses to the same mailbox.
         if (!r->path.null && !r->path.postmaster) {
-          auto again = parse_path("<" + r->path.mailbox.str() + ">", true);
+          auto again = shicks::mail::parse_path("<" + r->path.mailbox.str() + ">", true);
           REQUIRE(again);
           REQUIRE(again->mailbox.str() == r->path.mailbox.str());
         }

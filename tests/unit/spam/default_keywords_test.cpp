@@ -5,7 +5,6 @@
 #include <sstream>
 #include <string>
 
-#include "ctl/format.hpp"
 #include "server/admin/rules.hpp"
 #include "server/spam/matcher.hpp"
 #include "server/spam/subject.hpp"
@@ -18,7 +17,7 @@ std::vector<std::string> shipped_keywords() {
   REQUIRE(in);
   std::ostringstream text;
   text << in.rdbuf();
-  return ctl::keyword_lines(text.str());
+  return spam::keyword_lines(text.str());
 }
 }  // namespace
 

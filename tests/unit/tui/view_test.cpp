@@ -3,10 +3,10 @@
 #include <catch2/catch.hpp>
 #include <fmt/core.h>
 
-#include "ctl/format.hpp"
+#include "common/text.hpp"
 
 using namespace shicks::tui;
-using shicks::ctl::display_width;
+using shicks::display_width;
 
 namespace {
 constexpr std::int64_t kT0 = 1795500000000;
