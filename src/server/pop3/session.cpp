@@ -470,10 +470,9 @@ asio::awaitable<Action> Session::load_maildrop() {
     lease_reg_->held();
     ctx_.stats.pop3_logins++;
     std::string count = std::to_string(load.messages.size());
-    log::Event e = event(log::Level::info, "pop3.login");
-    e.kv("user", user_).kv("messages", count).kv("octets", octets);
-    if (waited) e.kv("waited_ms", waited_ms);
-    ctx_.stats.emit("pop3.login", {{"user", user_}, {"peer", peer_ip_}, {"messages", count}});
+    services::Published e(ctx_.stats, log::Level::info, sid_, "pop3.login");
+    e.kv("user", user_).watch("peer", peer_ip_).kv("messages", count).log("octets", octets);
+    if (waited) e.log("waited_ms", waited_ms);
   }
   co_return proto_.on_maildrop_loaded(std::move(load));
 }
@@ -563,9 +562,12 @@ asio::awaitable<Session::Sent> Session::retrieve(const Action& a) {
   sent += out_.size() - before;
   ctx_.stats.pop3_retrievals++;
   ctx_.stats.pop3_bytes_sent += sent;
-  event(log::Level::debug, "pop3.retrieve").kv("entry", a.message_id).kv("top", a.top_lines).kv("octets", sent);
-  ctx_.stats.emit(a.top_lines < 0 ? "pop3.retrieved" : "pop3.top",
-                  {{"user", user_}, {"message", std::to_string(a.message + 1)}, {"octets", std::to_string(sent)}});
+  services::Published(ctx_.stats, log::Level::debug, sid_, "pop3.retrieve", a.top_lines < 0 ? "pop3.retrieved" : "pop3.top")
+      .watch("user", user_)
+      .log("entry", a.message_id)
+      .watch("message", a.message + 1)
+      .log("top", a.top_lines)
+      .kv("octets", sent);
   co_return Sent::ok;
 }
 
@@ -635,11 +637,10 @@ asio::awaitable<Action> Session::update(std::vector<std::uint64_t> ids) {
   lease_reg_.reset();
   ctx_.maildrop_waiters.released(user_id_);
   ctx_.stats.pop3_deletions += r->entries_deleted;
-  event(log::Level::info, "pop3.update")
+  services::Published(ctx_.stats, log::Level::info, sid_, "pop3.update", "pop3.quit")
       .kv("user", user_)
       .kv("deleted", r->entries_deleted)
-      .kv("bodies_deleted", r->bodies_deleted);
-  ctx_.stats.emit("pop3.quit", {{"user", user_}, {"deleted", std::to_string(r->entries_deleted)}});
+      .log("bodies_deleted", r->bodies_deleted);
   co_return proto_.on_update_done(true);
 }
 

@@ -201,26 +201,26 @@ asio::awaitable<void> record(services::ServerContext& ctx, const std::string& ow
     switch (l.kind) {
       case Logged::sent:
         ctx.stats.relay_sent++;
-        log::info("relay.sent").kv("message_id", msg.message_id).kv("from", msg.sender).kv("rcpt", l.rcpt)
-            .kv("relay", s.host).kv("reply", l.detail);
-        ctx.stats.emit("relay.sent", {{"message", mid}, {"rcpt", l.rcpt}});
+        services::Published(ctx.stats, log::Level::info, "", "relay.sent")
+            .log("message_id", msg.message_id).watch("message", mid).log("from", msg.sender).kv("rcpt", l.rcpt)
+            .log("relay", s.host).log("reply", l.detail);
         break;
       case Logged::deferred: {
         ctx.stats.relay_deferred++;
         bool flushed = std::find(res->flushed.begin(), res->flushed.end(), l.row) != res->flushed.end();
         std::string retry_in = flushed ? "0" : l.extra;
-        log::Event ev(log::Level::info, "relay.deferred");
-        ev.kv("message_id", msg.message_id).kv("from", msg.sender).kv("rcpt", l.rcpt).kv("retry_in", retry_in);
-        if (flushed) ev.kv("flushed", "yes");  // queue flush during the attempt: retried at once
+        services::Published ev(ctx.stats, log::Level::info, "", "relay.deferred");
+        ev.log("message_id", msg.message_id).watch("message", mid).log("from", msg.sender).kv("rcpt", l.rcpt)
+            .kv("retry_in", retry_in);
+        if (flushed) ev.log("flushed", "yes");  // queue flush during the attempt: retried at once
         ev.kv("error", l.detail);
-        ctx.stats.emit("relay.deferred", {{"message", mid}, {"rcpt", l.rcpt}, {"retry_in", retry_in}, {"error", l.detail}});
         break;
       }
       case Logged::bounced:
         ctx.stats.relay_bounced++;
-        log::warn("relay.bounced").kv("message_id", msg.message_id).kv("from", msg.sender).kv("rcpt", l.rcpt)
-            .kv("status", l.extra).kv("error", l.detail).kv("dsn", res->dsn);
-        ctx.stats.emit("relay.bounced", {{"message", mid}, {"rcpt", l.rcpt}, {"status", l.extra}, {"dsn", res->dsn}});
+        services::Published(ctx.stats, log::Level::warn, "", "relay.bounced")
+            .log("message_id", msg.message_id).watch("message", mid).log("from", msg.sender).kv("rcpt", l.rcpt)
+            .kv("status", l.extra).log("error", l.detail).kv("dsn", res->dsn);
         break;
     }
   }

@@ -66,6 +66,7 @@ asio::awaitable<LoginOutcome> login(ServerContext& ctx, const char* protocol, co
   if (!r->ok) {
     attempt.failed(auth::Throttle::Clock::now());
     ctx.stats.auth_failures++;
+    // The watch event only: each session logs its own smtp.auth_failed / pop3.auth_failed.
     ctx.stats.emit("auth.failed", {{"protocol", protocol}, {"login", name}, {"peer", peer_ip}});
     out.kind = LoginOutcome::bad_credentials;
     co_return out;

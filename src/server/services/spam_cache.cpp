@@ -69,11 +69,10 @@ SpamVerdict check_spam(ServerContext& ctx, const std::string& sid, std::string_v
   v.keyword = std::move(hit->keyword);
   ctx.stats.spam_hits++;
   if (v.rejected()) ctx.stats.spam_rejected++;
-  log::Event(log::Level::info, sid, "spam.hit")
+  Published(ctx.stats, log::Level::info, sid, "spam.hit")
       .kv("keyword", v.keyword)
       .kv("action", action_name(v.action))
       .kv("from", envelope_from);
-  ctx.stats.emit("spam.hit", {{"keyword", v.keyword}, {"action", action_name(v.action)}, {"from", envelope_from}});
   return v;
 }
 

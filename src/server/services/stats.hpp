@@ -8,8 +8,11 @@
 #include <deque>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
+
+#include "common/log.hpp"
 
 namespace shicks::services {
 
@@ -82,6 +85,48 @@ class Stats {
   std::deque<StatsEvent> events_;
   std::uint64_t event_seq_ = 0;
   std::atomic<std::uint64_t> next_id_{1};
+};
+
+// One event for both the log and the watch stream (`shicksctl watch`, shicks-top),
+// written when it goes out of scope. kv() fields go to both; log() fields only to the
+// log line, watch() fields only to the watch event (where the two name or show a fact
+// differently). The watch event is kept whatever the log level.
+//   Published(stats, log::Level::info, sid, "smtp.accepted").kv("id", id).log("size", n);
+class Published {
+ public:
+  Published(Stats& stats, log::Level level, std::string_view sid, std::string type)
+      : Published(stats, level, sid, type, type) {}
+  // The log line and the watch event have different names (pop3.update / pop3.quit).
+  Published(Stats& stats, log::Level level, std::string_view sid, std::string_view log_name, std::string watch_type)
+      : stats_(stats), line_(level, sid, log_name), type_(std::move(watch_type)) {}
+  ~Published() { stats_.emit(std::move(type_), std::move(fields_)); }
+  Published(const Published&) = delete;
+  Published& operator=(const Published&) = delete;
+
+  template <class V>
+  Published& kv(std::string_view key, const V& value) {
+    line_.kv(key, value);
+    return watch(std::string(key), value);
+  }
+  template <class V>
+  Published& log(std::string_view key, const V& value) {
+    line_.kv(key, value);
+    return *this;
+  }
+  template <class V>
+  Published& watch(std::string key, const V& value) {
+    if constexpr (std::is_arithmetic_v<V> && !std::is_same_v<V, bool>)
+      fields_.emplace_back(std::move(key), std::to_string(value));
+    else
+      fields_.emplace_back(std::move(key), std::string(value));
+    return *this;
+  }
+
+ private:
+  Stats& stats_;
+  log::Event line_;
+  std::string type_;
+  std::vector<std::pair<std::string, std::string>> fields_;
 };
 
 // Counts one connection in connections_total and, for its lifetime (however it

@@ -435,14 +435,12 @@ asio::awaitable<Action> Session::deliver() {
     result.kind = DeliveryResult::committed;
     result.id = id;
     ctx_.stats.smtp_messages_accepted++;
-    event(log::Level::info, "smtp.accepted")
+    services::Published(ctx_.stats, log::Level::info, sid_, "smtp.accepted")
         .kv("id", id)
-        .kv("message_id", r->message_id)
+        .log("message_id", r->message_id)
         .kv("from", from)
         .kv("rcpts", nrcpt)
         .kv("size", size);
-    ctx_.stats.emit("smtp.accepted", {{"id", id}, {"from", from}, {"rcpts", std::to_string(nrcpt)},
-                                      {"size", std::to_string(size)}});
     if (nrelay > 0) {
       ctx_.stats.relay_queued += nrelay;
       if (ctx_.wake_relay) ctx_.wake_relay();
