@@ -18,6 +18,7 @@
 #include "server/net/spawn.hpp"
 #include "server/relay/backoff.hpp"
 #include "server/relay/dsn.hpp"
+#include "server/relay/plan.hpp"
 #include "server/store/mail_store.hpp"
 #include "server/store/relay_store.hpp"
 
@@ -60,52 +61,48 @@ struct ReleaseJob {
   void operator()(store::Connection& c) const { store::relay::release(c, owner, ids); }
 };
 
-// A DSN into the sender's mailbox when the sender is a local address; never for the
-// null sender. Returns what happened, for the log.
-std::string deliver_dsn(store::Connection& c, const DsnInput& tmpl, std::uint64_t message_id) {
-  const std::string& sender = tmpl.original_sender;
-  if (sender.empty()) return "none (null sender)";
-  auto at = sender.rfind('@');
-  if (at == std::string::npos) return "none (sender not local)";
-  auto targets = store::lookup_address(c, sender, sender.substr(at + 1));
+// The DSN into the sender's mailbox when the sender is a local address. Returns what
+// happened, for the log.
+std::string deliver_dsn(store::Connection& c, const DsnPlan& dsn, std::uint64_t message_id) {
+  const std::string& sender = dsn.input.original_sender;
+  auto targets = store::lookup_address(c, sender, dsn.domain);
   if (targets.kind != store::AddressTargets::local || targets.user_ids.empty()) return "none (sender not local)";
-  DsnInput in = tmpl;
+  DsnInput in = dsn.input;
   in.original_headers = header_section(store::relay::read_chunk(c, message_id, 0));
-  Dsn dsn = compose_dsn(in);
+  Dsn composed = compose_dsn(in);
   store::Delivery d;
   d.envelope_from = "";  // RFC 5321 4.5.5: a DSN has the null sender
   d.local_users = targets.user_ids;
-  d.message = std::move(dsn.message);
-  d.header_from = dsn.from;
-  d.subject = dsn.subject;
+  d.message = std::move(composed.message);
+  d.header_from = composed.from;
+  d.subject = composed.subject;
   d.queue_id = "dsn-" + in.unique;
   store::deliver(c, d);
   return "delivered";
 }
 
-// What recording one message's results did.
-struct Recorded {
-  std::string dsn;                      // what became of the DSN, when there was one
-  std::vector<std::uint64_t> flushed;   // deferred rows due again at once (queue flush during the attempt)
-};
-
-// The results of one message, written under our lease.
+// One message's plan, written under our lease; returns the events to log.
 struct RecordJob {
   std::string owner;
   std::uint64_t message_id = 0;
-  std::vector<std::uint64_t> done;
-  std::vector<store::relay::Deferral> deferred;
-  std::vector<std::uint64_t> bounced;
-  DsnInput dsn;  // recipients: the bounced ones
-  Recorded operator()(store::Connection& c) const {
-    Recorded r;
-    if (!deferred.empty()) r.flushed = store::relay::defer(c, owner, deferred);
-    if (!done.empty()) store::relay::remove(c, owner, message_id, done);
-    if (bounced.empty()) return r;
+  Plan plan;
+  std::vector<Event> operator()(store::Connection& c) const {
+    Written w = write(c);
+    return report(plan, w);
+  }
+  Written write(store::Connection& c) const {
+    Written w;
+    if (!plan.deferred.empty()) {
+      std::vector<store::relay::Deferral> rows;
+      for (const auto& d : plan.deferred) rows.push_back(store::relay::Deferral{d.id, d.delay_seconds, d.error});
+      w.flushed = store::relay::defer(c, owner, rows);
+    }
+    if (!plan.done.empty()) store::relay::remove(c, owner, message_id, plan.done);
+    if (plan.bounced.empty()) return w;
     // The DSN first: should the removal fail, the DSN may come twice, never not at all.
-    r.dsn = deliver_dsn(c, dsn, message_id);
-    store::relay::remove(c, owner, message_id, bounced);
-    return r;
+    if (plan.dsn) w.dsn = deliver_dsn(c, *plan.dsn, message_id);
+    store::relay::remove(c, owner, message_id, plan.bounced);
+    return w;
   }
 };
 
@@ -115,7 +112,7 @@ struct MessageWork {
   std::uint64_t size = 0;
   std::uint64_t chunk_count = 0;
   std::int64_t queued_unix = 0;
-  std::vector<QueuedRecipient> rows;
+  std::vector<QueueRow> rows;
 };
 
 std::vector<MessageWork> by_message(std::vector<QueuedRecipient> rows) {
@@ -130,100 +127,63 @@ std::vector<MessageWork> by_message(std::vector<QueuedRecipient> rows) {
       m.queued_unix = q.queued_unix;
       out.push_back(std::move(m));
     }
-    out.back().rows.push_back(std::move(q));
+    out.back().rows.push_back(QueueRow{q.id, std::move(q.recipient), q.attempts, q.age_seconds});
   }
   return out;
 }
 
-struct Logged {
-  enum Kind { sent, deferred, bounced } kind;
-  std::string rcpt;
-  std::string detail;  // the reply or error
-  std::string extra;   // deferred: seconds until the retry; bounced: status
-  std::uint64_t row = 0;
-};
-
-// Turns one message's results into a RecordJob, runs it, then logs and counts.
-asio::awaitable<void> record(services::ServerContext& ctx, const std::string& owner, bool stopping, const MessageWork& msg,
-                             const std::vector<RecipientResult>& results, const RelaySettings& s,
-                             const RetryPolicy& policy) {
-  RecordJob job;
-  job.owner = owner;
-  job.message_id = msg.message_id;
-  job.dsn.reporting_mta = ctx.cfg.server.hostname;
-  job.dsn.remote_mta = s.host;
-  job.dsn.original_sender = msg.sender;
-  job.dsn.arrival = std::time_t(msg.queued_unix);
-  job.dsn.now = std::time(nullptr);
-  job.dsn.unique = random_token();
-  ReleaseJob release{owner, {}};
-  std::vector<Logged> logged;
-  for (std::size_t i = 0; i < msg.rows.size() && i < results.size(); ++i) {
-    const QueuedRecipient& row = msg.rows[i];
-    const RecipientResult& r = results[i];
-    if (r.outcome == Outcome::delivered) {
-      job.done.push_back(row.id);
-      logged.push_back({Logged::sent, row.recipient, r.diagnostic, ""});
-    } else if (r.outcome == Outcome::permanent) {
-      job.bounced.push_back(row.id);
-      job.dsn.recipients.push_back(FailedRecipient{row.recipient, r.status, r.diagnostic, r.remote});
-      logged.push_back({Logged::bounced, row.recipient, r.diagnostic, r.status});
-    } else if (stopping && !r.remote) {
-      release.ids.push_back(row.id);  // cut short by shutdown: no attempt to count
-    } else {
-      auto d = after_temporary_failure(policy, row.attempts + 1, row.age_seconds);
-      if (d.give_up) {
-        std::string status = r.status.empty() ? "4.4.7" : r.status;
-        std::string why = "delivery time expired; last error: " + r.diagnostic;
-        job.bounced.push_back(row.id);
-        job.dsn.expired = true;
-        job.dsn.recipients.push_back(FailedRecipient{row.recipient, status, why, false});
-        logged.push_back({Logged::bounced, row.recipient, why, status});
-      } else {
-        job.deferred.push_back(store::relay::Deferral{row.id, d.delay_seconds, r.diagnostic});
-        logged.push_back({Logged::deferred, row.recipient, r.diagnostic, std::to_string(d.delay_seconds), row.id});
-      }
+void log_event(services::ServerContext& ctx, const MessageWork& msg, const RelaySettings& s, const Event& e) {
+  const std::string mid = std::to_string(msg.message_id);
+  switch (e.kind) {
+    case Event::sent:
+      ctx.stats.relay_sent++;
+      services::Published(ctx.stats, log::Level::info, "", "relay.sent")
+          .log("message_id", msg.message_id).watch("message", mid).log("from", msg.sender).kv("rcpt", e.rcpt)
+          .log("relay", s.host).log("reply", e.detail);
+      break;
+    case Event::deferred: {
+      ctx.stats.relay_deferred++;
+      services::Published ev(ctx.stats, log::Level::info, "", "relay.deferred");
+      ev.log("message_id", msg.message_id).watch("message", mid).log("from", msg.sender).kv("rcpt", e.rcpt)
+          .kv("retry_in", std::to_string(e.retry_in));
+      if (e.flushed) ev.log("flushed", "yes");
+      ev.kv("error", e.detail);
+      break;
     }
+    case Event::bounced:
+      ctx.stats.relay_bounced++;
+      services::Published(ctx.stats, log::Level::warn, "", "relay.bounced")
+          .log("message_id", msg.message_id).watch("message", mid).log("from", msg.sender).kv("rcpt", e.rcpt)
+          .kv("status", e.status).log("error", e.detail).kv("dsn", e.dsn);
+      break;
   }
-  if (!release.ids.empty()) {
+}
+
+// Plans what one message's results leave behind (plan.hpp), writes it, then logs and counts.
+asio::awaitable<void> record(services::ServerContext& ctx, const std::string& owner, bool stopping, const MessageWork& msg,
+                             std::vector<RecipientResult> results, const RelaySettings& s,
+                             const RetryPolicy& policy) {
+  Attempt attempt;
+  attempt.sender = msg.sender;
+  attempt.arrival = std::time_t(msg.queued_unix);
+  attempt.rows = msg.rows;
+  attempt.results = std::move(results);
+  attempt.stopping = stopping;
+  DsnOrigin origin{ctx.cfg.server.hostname, s.host, random_token()};
+  RecordJob job{owner, msg.message_id, plan(attempt, policy, origin, std::time(nullptr))};
+  if (!job.plan.release.empty()) {
+    ReleaseJob release{owner, job.plan.release};
     auto rel = co_await store::async_run(ctx.pool, std::move(release), asio::use_awaitable);
     if (!rel) log::warn("relay.release_failed").kv("message_id", msg.message_id).kv("error", rel.error().message);
   }
-  if (job.done.empty() && job.deferred.empty() && job.bounced.empty()) co_return;
+  if (!job.plan.records()) co_return;
   auto res = co_await store::async_run(ctx.pool, std::move(job), asio::use_awaitable);
   if (!res) {
     // The lease runs out and the recipients are tried again: at-least-once.
     log::error("relay.record_failed").kv("message_id", msg.message_id).kv("error", res.error().message);
     co_return;
   }
-  const std::string mid = std::to_string(msg.message_id);
-  for (const auto& l : logged) {
-    switch (l.kind) {
-      case Logged::sent:
-        ctx.stats.relay_sent++;
-        services::Published(ctx.stats, log::Level::info, "", "relay.sent")
-            .log("message_id", msg.message_id).watch("message", mid).log("from", msg.sender).kv("rcpt", l.rcpt)
-            .log("relay", s.host).log("reply", l.detail);
-        break;
-      case Logged::deferred: {
-        ctx.stats.relay_deferred++;
-        bool flushed = std::find(res->flushed.begin(), res->flushed.end(), l.row) != res->flushed.end();
-        std::string retry_in = flushed ? "0" : l.extra;
-        services::Published ev(ctx.stats, log::Level::info, "", "relay.deferred");
-        ev.log("message_id", msg.message_id).watch("message", mid).log("from", msg.sender).kv("rcpt", l.rcpt)
-            .kv("retry_in", retry_in);
-        if (flushed) ev.log("flushed", "yes");  // queue flush during the attempt: retried at once
-        ev.kv("error", l.detail);
-        break;
-      }
-      case Logged::bounced:
-        ctx.stats.relay_bounced++;
-        services::Published(ctx.stats, log::Level::warn, "", "relay.bounced")
-            .log("message_id", msg.message_id).watch("message", mid).log("from", msg.sender).kv("rcpt", l.rcpt)
-            .kv("status", l.extra).log("error", l.detail).kv("dsn", res->dsn);
-        break;
-    }
-  }
+  for (const Event& e : *res) log_event(ctx, msg, s, e);
 }
 
 }  // namespace
@@ -320,8 +280,7 @@ asio::awaitable<void> QueueRunner::deliver(Batch batch) {
     const MessageWork& msg = work[i];
     std::vector<RecipientResult> results;
     if (!open) {
-      for (const auto& q : msg.rows)
-        results.push_back(RecipientResult{q.recipient, Outcome::temporary, "4.4.1", session.error(), false});
+      results = unreachable(msg.rows, session.error());
     } else if (stopping_ || !session.usable() || deadline - Clock::now() < std::chrono::seconds(60)) {
       // Give the rest back untouched; the loop claims it again (with a new connection).
       ReleaseJob release{owner_, {}};
@@ -337,7 +296,7 @@ asio::awaitable<void> QueueRunner::deliver(Batch batch) {
       for (const auto& q : msg.rows) env.recipients.push_back(q.recipient);
       results = co_await session.send(env, ctx_.pool, msg.message_id, msg.chunk_count);
     }
-    co_await record(ctx_, owner_, stopping_, msg, results, s, policy);
+    co_await record(ctx_, owner_, stopping_, msg, std::move(results), s, policy);
   }
   co_await session.quit();
   active_ = nullptr;
