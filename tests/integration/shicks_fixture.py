@@ -881,6 +881,14 @@ class RawSmtp:
     def ehlo(self, name="client.example"):
         return self.cmd(f"EHLO {name}")
 
+    def open_data(self, sender, rcpts):
+        """MAIL, a RCPT for each of `rcpts`, DATA: raises AssertionError with the reply
+        unless they get 250, 250 and 354. The message's bytes are the caller's to send."""
+        for line, want in [(f"MAIL FROM:<{sender}>", 250)] + [(f"RCPT TO:<{r}>", 250) for r in rcpts] + [("DATA", 354)]:
+            r = self.cmd(line)
+            if r.code != want:
+                raise AssertionError(f"{line}: {r}")
+
     def starttls(self):
         """Wraps the connection in TLS (after a 220 to STARTTLS)."""
         if self.buf:
@@ -933,17 +941,74 @@ if __name__ == "__main__":
 
 
 
-def send_mail(d, rcpts, *bodies, sender="sender@remote.test", timeout=15):
-    """Sends each of `bodies` (bytes with CRLF line ends, as the client's DATA) to
-    `rcpts` through `d`'s SMTP listener, in one session, declaring 8BITMIME."""
+QUEUED_RX = r"2\.0\.0 Ok: queued as ([0-9A-Za-z]+)$"
+
+
+def queue_id(text):
+    """The queue id in the text of a 250 reply to end-of-DATA (bytes or str);
+    AssertionError when it has none."""
+    text = text.decode() if isinstance(text, bytes) else text
+    m = re.match(QUEUED_RX, text)
+    if m is None:
+        raise AssertionError(f"no queue id in the reply to DATA: {text!r}")
+    return m.group(1)
+
+
+def smtp_client(d, service="smtp", helo="client.example", timeout=15):
+    """An smtplib.SMTP connected to `d`'s `service` listener (greeting read); use it
+    in a `with` block, which ends it with QUIT."""
     import smtplib
-    s = smtplib.SMTP("127.0.0.1", d.ports["smtp"], local_hostname="client.example", timeout=timeout)
-    try:
+    return smtplib.SMTP("127.0.0.1", d.ports[service], local_hostname=helo, timeout=timeout)
+
+
+def send_mail(d, rcpts, *bodies, sender="sender@remote.test", timeout=15, service="smtp",
+              mail_options=("BODY=8BITMIME",)):
+    """Sends each of `bodies` (bytes with CRLF line ends, as the client's DATA) to
+    `rcpts` through `d`'s SMTP listener, in one session, with `mail_options` on each
+    MAIL command (8BITMIME declared unless told otherwise). Returns smtplib's dict of
+    the recipients the last message was refused for; raises as smtplib does."""
+    refused = {}
+    with smtp_client(d, service, timeout=timeout) as s:
         s.ehlo()
         for body in bodies:
-            s.sendmail(sender, rcpts, body, mail_options=["BODY=8BITMIME"])
-    finally:
-        s.quit()
+            refused = s.sendmail(sender, rcpts, body, mail_options=list(mail_options))
+    return refused
+
+
+def smtp_transaction(s, sender, rcpts, message):
+    """MAIL, a RCPT for each of `rcpts` and DATA on the smtplib session `s`; raises
+    AssertionError (naming the command) unless MAIL and every RCPT get 250. Returns
+    (code, text) of the reply to the message's end."""
+    code, text = s.mail(sender)
+    if code != 250:
+        raise AssertionError(f"MAIL FROM:<{sender}>: {code} {text!r}")
+    for r in rcpts:
+        code, text = s.rcpt(r)
+        if code != 250:
+            raise AssertionError(f"RCPT {r}: {code} {text!r}")
+    return s.data(message)
+
+
+def rcpt_code(d, address, sender="sender@remote.test", timeout=15):
+    """The reply code to RCPT TO:<address> in a fresh session on `d`'s SMTP listener
+    (the transaction is reset)."""
+    with smtp_client(d, timeout=timeout) as s:
+        s.ehlo()
+        s.mail(sender)
+        code, _ = s.rcpt(address)
+        s.rset()
+        return code
+
+
+def smtp_login_code(d, user, password, service="submission", timeout=15):
+    """The reply code to an smtplib login (AUTH) as `user` in a fresh session: 235 or the refusal's."""
+    import smtplib
+    with smtp_client(d, service, timeout=timeout) as s:
+        s.ehlo()
+        try:
+            return s.login(user, password)[0]
+        except smtplib.SMTPAuthenticationError as e:
+            return e.smtp_code
 
 
 def numbered_messages(n):

@@ -8,7 +8,6 @@ Expectations: interface.md (shicksctl user/address), issue 9 (no correctness tra
 for speed)."""
 
 import os
-import smtplib
 import sys
 import time
 import unittest
@@ -17,16 +16,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shicks_fixture as fx  # noqa: E402
 
 TIMEOUT = 15
-
-
-def rcpt_code(d, address):
-    """The reply code to RCPT TO:<address> in a fresh session (the transaction is reset)."""
-    with smtplib.SMTP("127.0.0.1", d.ports["smtp"], local_hostname="client.example", timeout=TIMEOUT) as s:
-        s.ehlo()
-        s.mail("sender@remote.test")
-        code, _ = s.rcpt(address)
-        s.rset()
-        return code
 
 
 class AddressCache(unittest.TestCase):
@@ -51,15 +40,15 @@ class AddressCache(unittest.TestCase):
         self.add_user(d, "alice", "alice@ex.test")
         self.add_user(d, "bob", "bob@ex.test")
         fx.send_mail(d, ["alice@ex.test"], *fx.numbered_messages(1))  # alice is now remembered
-        self.assertEqual(rcpt_code(d, "alice@ex.test"), 250)
+        self.assertEqual(fx.rcpt_code(d, "alice@ex.test"), 250)
 
         self.ctl_ok(d, "user", "disable", "alice")
-        self.assertEqual(rcpt_code(d, "alice@ex.test") // 100, 5)
+        self.assertEqual(fx.rcpt_code(d, "alice@ex.test") // 100, 5)
         self.ctl_ok(d, "user", "enable", "alice")
-        self.assertEqual(rcpt_code(d, "alice@ex.test"), 250)
+        self.assertEqual(fx.rcpt_code(d, "alice@ex.test"), 250)
 
         self.ctl_ok(d, "address", "del", "alice@ex.test")
-        self.assertEqual(rcpt_code(d, "alice@ex.test") // 100, 5)
+        self.assertEqual(fx.rcpt_code(d, "alice@ex.test") // 100, 5)
 
         # An alias remembered with its members follows a member's deletion.
         self.ctl_ok(d, "address", "add", "team@ex.test", "--user", "alice", "--user", "bob")
@@ -87,10 +76,10 @@ class AddressCache(unittest.TestCase):
         d2.start()
         self.add_user(d1, "erin", "erin@ex.test")
         fx.send_mail(d2, ["erin@ex.test"], *fx.numbered_messages(1))  # remembered by d2
-        self.assertEqual(rcpt_code(d2, "erin@ex.test"), 250)
+        self.assertEqual(fx.rcpt_code(d2, "erin@ex.test"), 250)
         self.ctl_ok(d1, "user", "disable", "erin")
         changed = time.monotonic()
-        fx.wait_until(lambda: rcpt_code(d2, "erin@ex.test") // 100 == 5, timeout=5, interval=0.1,
+        fx.wait_until(lambda: fx.rcpt_code(d2, "erin@ex.test") // 100 == 5, timeout=5, interval=0.1,
                       what="the other daemon to refuse a disabled user")
         self.assertLess(time.monotonic() - changed, 3.0)
 

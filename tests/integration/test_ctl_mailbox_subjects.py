@@ -8,7 +8,6 @@ Expectations: shicksctl(8) mailbox list."""
 import base64
 import json
 import os
-import smtplib
 import sys
 import unittest
 
@@ -34,8 +33,7 @@ class MailboxListSubjects(unittest.TestCase):
 
     def send(self, subject_line, from_line="From: <s@remote.test>"):
         body = f"{from_line}\r\nTo: <sub@local.test>\r\n{subject_line}\r\n\r\nhello\r\n".encode()
-        with smtplib.SMTP("127.0.0.1", self.d.ports["smtp"], local_hostname="client.example", timeout=TIMEOUT) as s:
-            s.sendmail("s@remote.test", ["sub@local.test"], body)
+        fx.send_mail(self.d, ["sub@local.test"], body, sender="s@remote.test", timeout=TIMEOUT, mail_options=())
 
     def test_encoded_subjects_are_decoded_and_tagged_mail_shows_the_tag(self):
         long_text = "Einladung zur Jahresversammlung der Gartenfreunde Süd am Donnerstag, " \

@@ -7,7 +7,6 @@ Expectations: interface.md (shicksctl), design.md 7, issue 5."""
 import json
 import os
 import signal
-import smtplib
 import socket
 import sys
 import tempfile
@@ -123,9 +122,9 @@ class Queue(CtlCase):
         # domain: the runner's first attempt fails and the rows wait an hour.
         self.ok("config", "set", "relay.retry_initial_seconds", "3600")
         self.ok("relay", "set", "--host", "127.0.0.1", "--port", str(fx.free_ports(1)[0]), "--tls", "none")
-        with smtplib.SMTP("127.0.0.1", self.d.ports["smtp"], local_hostname="client.example", timeout=15) as s:
-            s.sendmail("q_ivy@ex.test", ["far@remote.example", "away@remote.example", "q_ivy@ex.test"],
-                       b"From: <q_ivy@ex.test>\r\nSubject: outbound\r\n\r\nhello\r\n")
+        fx.send_mail(self.d, ["far@remote.example", "away@remote.example", "q_ivy@ex.test"],
+                     b"From: <q_ivy@ex.test>\r\nSubject: outbound\r\n\r\nhello\r\n", sender="q_ivy@ex.test",
+                     mail_options=())
         fx.wait_until(lambda: [e["attempts"] for e in self.js("queue", "list")["entries"]] == [1, 1], 15,
                       what="the first attempts")
         entries = self.js("queue", "list")["entries"]
@@ -197,7 +196,7 @@ class Config(CtlCase):
         # auth.allow_plaintext_on_loopback=false: plaintext AUTH is no longer offered
         # on the next connection, without waiting for the periodic refresh.
         def auth_offered():
-            with smtplib.SMTP("127.0.0.1", self.d.ports["submission"], local_hostname="c.example", timeout=15) as s:
+            with fx.smtp_client(self.d, "submission", helo="c.example") as s:
                 s.ehlo()
                 return s.has_extn("auth")
         self.assertTrue(auth_offered())
@@ -364,7 +363,7 @@ class Persistence(CtlCase):
         relay = self.js("relay", "show")
         self.assertEqual((relay["host"], relay["password_set"]), ("smart.example", True))
         self.ok("user", "enable", "r_kim")
-        with smtplib.SMTP("127.0.0.1", self.d.ports["submission"], local_hostname="c.example", timeout=15) as sm:
+        with fx.smtp_client(self.d, "submission", helo="c.example") as sm:
             sm.ehlo()
             self.assertEqual(sm.login("r_kim", "kim-pw")[0], 235)
         self.ok("relay", "clear")

@@ -10,7 +10,6 @@ import json
 import os
 import pty
 import select
-import smtplib
 import subprocess
 import sys
 import time
@@ -28,8 +27,7 @@ def message(subject, sender, to):
 
 
 def send(d, sender, to, subject):
-    with smtplib.SMTP("127.0.0.1", d.ports["smtp"], local_hostname="client.example", timeout=TIMEOUT) as s:
-        s.sendmail(sender, [to], message(subject, sender, to))
+    fx.send_mail(d, [to], message(subject, sender, to), sender=sender, timeout=TIMEOUT, mail_options=())
 
 
 class CtlCase(unittest.TestCase):
@@ -149,34 +147,24 @@ class Users(CtlCase):
         self.add_user("u_carol", "u_carol@ex.test")
         out = self.ok("user", "passwd", "u_carol", "--password-stdin", input="new-carol-pw\r\n")
         self.assertIn("password of u_carol changed", out)
-        self.assertEqual(self.smtp_login("u_carol", "new-carol-pw"), 235)
+        self.assertEqual(fx.smtp_login_code(self.d, "u_carol", "new-carol-pw"), 235)
         self.assertEqual(self.ok("user", "disable", "u_carol"), "user u_carol disabled\n")
         self.assertEqual(self.ok("user", "disable", "u_carol"), "user u_carol was already disabled\n")
         self.assertEqual(self.js("user", "show", "u_carol")["enabled"], False)
-        self.assertEqual(self.smtp_login("u_carol", "new-carol-pw"), 535)
+        self.assertEqual(fx.smtp_login_code(self.d, "u_carol", "new-carol-pw"), 535)
         doc = self.js("user", "enable", "u_carol")
         self.assertEqual(doc, {"name": "u_carol", "enabled": True, "changed": True})
-        self.assertEqual(self.smtp_login("u_carol", "new-carol-pw"), 235)
+        self.assertEqual(fx.smtp_login_code(self.d, "u_carol", "new-carol-pw"), 235)
         out = self.ok("user", "del", "u_carol")
         self.assertIn("user u_carol deleted", out)
         self.assertIn("u_carol@ex.test", out)
         self.assertEqual(self.d.count("users", "name = 'u_carol'"), 0)
         self.assertEqual(self.d.count("addresses", "address = 'u_carol@ex.test'"), 0)
 
-    def smtp_login(self, user, password):
-        with smtplib.SMTP("127.0.0.1", self.d.ports["submission"], local_hostname="client.example",
-                          timeout=TIMEOUT) as s:
-            s.ehlo()
-            try:
-                code, _ = s.login(user, password)
-            except smtplib.SMTPAuthenticationError as e:
-                code = e.smtp_code
-            return code
-
     def test_created_user_authenticates_over_smtp(self):
         self.add_user("u_dave", "u_dave@ex.test", password="dave's pass phrase")
-        self.assertEqual(self.smtp_login("u_dave", "dave's pass phrase"), 235)
-        self.assertEqual(self.smtp_login("u_dave", "wrong"), 535)
+        self.assertEqual(fx.smtp_login_code(self.d, "u_dave", "dave's pass phrase"), 235)
+        self.assertEqual(fx.smtp_login_code(self.d, "u_dave", "wrong"), 535)
         # The login is recorded and shown.
         doc = self.js("user", "show", "u_dave")
         self.assertRegex(doc["last_login_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -217,11 +205,7 @@ class Addresses(CtlCase):
         doc = self.js("address", "del", "TEAM@ex.test")
         self.assertEqual(doc["address"], "team@ex.test")
         self.refused("address", "del", "team@ex.test", reason="no such address team@ex.test")
-        with smtplib.SMTP("127.0.0.1", self.d.ports["smtp"], local_hostname="client.example", timeout=TIMEOUT) as s:
-            s.ehlo()
-            s.mail("someone@remote.example")
-            code, _ = s.rcpt("team@ex.test")
-            self.assertEqual(code, 550)
+        self.assertEqual(fx.rcpt_code(self.d, "team@ex.test", sender="someone@remote.example", timeout=TIMEOUT), 550)
 
 
 class Mailboxes(CtlCase):
@@ -357,21 +341,12 @@ class Passwords(CtlCase):
         self.assertIn("Retype the new password:", shown)
         self.assertNotIn(secret, shown)  # no echo
         self.assertIn("user p_hank added", shown)
-        self.assertEqual(self.smtp_code("p_hank", secret), 235)
+        self.assertEqual(fx.smtp_login_code(self.d, "p_hank", secret), 235)
         # Two different answers: nothing is changed, a usage error.
         rc, shown = self.run_on_terminal(["user", "passwd", "p_hank"], [secret + "x", secret + "y"])
         self.assertEqual(rc, 2, shown)
         self.assertIn("the passwords do not match", shown)
-        self.assertEqual(self.smtp_code("p_hank", secret), 235)
-
-    def smtp_code(self, user, password):
-        with smtplib.SMTP("127.0.0.1", self.d.ports["submission"], local_hostname="client.example",
-                          timeout=TIMEOUT) as s:
-            s.ehlo()
-            try:
-                return s.login(user, password)[0]
-            except smtplib.SMTPAuthenticationError as e:
-                return e.smtp_code
+        self.assertEqual(fx.smtp_login_code(self.d, "p_hank", secret), 235)
 
 
 if __name__ == "__main__":

@@ -200,9 +200,7 @@ class Pop3Policy(unittest.TestCase):
     def test_client_that_stops_reading_is_dropped(self):
         d = self.daemon(**{"pop3.autologout_seconds": 3})
         big = "Subject: big\r\n\r\n" + ("y" * 998 + "\r\n") * 8000
-        s = smtplib.SMTP("127.0.0.1", d.ports["smtp"], timeout=TIMEOUT)
-        s.sendmail("sender@remote.test", ["bob@ex.test"], big.encode())
-        s.quit()
+        fx.send_mail(d, ["bob@ex.test"], big.encode(), sender="sender@remote.test", timeout=TIMEOUT, mail_options=())
         sock = socket.create_connection(("127.0.0.1", d.ports["pop3"]), timeout=TIMEOUT)
         self.addCleanup(sock.close)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

@@ -9,7 +9,6 @@ import poplib
 import pwd
 import shutil
 import signal
-import smtplib
 import sys
 import unittest
 
@@ -73,8 +72,8 @@ class PrivilegeDrop(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertEqual(d.ctl_json("status")["database"]["state"], "up")
         # ... and mail goes in over SMTP and out over POP3.
-        with smtplib.SMTP("127.0.0.1", d.ports["smtp"], timeout=15) as s:
-            s.sendmail("bob@sender.example", ["alice@example.org"], "Subject: dropped\r\n\r\nhello\r\n")
+        fx.send_mail(d, ["alice@example.org"], "Subject: dropped\r\n\r\nhello\r\n", sender="bob@sender.example",
+                     mail_options=())
         p = poplib.POP3("127.0.0.1", d.ports["pop3"], timeout=15)
         try:
             p.user("alice")
@@ -94,8 +93,8 @@ class PrivilegeDrop(unittest.TestCase):
         self.assertEqual(len(new), 1)
         self.assertNotEqual(new, old)
         self.assertEqual(ids(new[0])[0][1], pw.pw_uid, "the restarted mariadbd runs as the account")
-        with smtplib.SMTP("127.0.0.1", d.ports["smtp"], timeout=15) as s:
-            s.sendmail("bob@sender.example", ["alice@example.org"], "Subject: again\r\n\r\nhello\r\n")
+        fx.send_mail(d, ["alice@example.org"], "Subject: again\r\n\r\nhello\r\n", sender="bob@sender.example",
+                     mail_options=())
         p = poplib.POP3("127.0.0.1", d.ports["pop3"], timeout=15)
         try:
             p.user("alice")

@@ -10,7 +10,6 @@ Expectations: issue 6, interface.md (protocol behaviour, shicksctl queue)."""
 
 import os
 import re
-import smtplib
 import sys
 import threading
 import time
@@ -24,9 +23,7 @@ BODY = (b"From: Alice <alice@ex.test>\r\nTo: <bob@far.example>\r\nSubject: outbo
 
 
 def send(d, sender, rcpts, body=BODY):
-    with smtplib.SMTP("127.0.0.1", d.ports["smtp"], local_hostname="client.example", timeout=15) as s:
-        refused = s.sendmail(sender, rcpts, body)
-    return refused
+    return fx.send_mail(d, rcpts, body, sender=sender, mail_options=())
 
 
 class RelayCase(unittest.TestCase):

@@ -6,7 +6,6 @@ recipient twice.
 Expectations: issue 6, design.md 1, 2 and 6 (leases in the database, SKIP LOCKED)."""
 
 import os
-import smtplib
 import sys
 import unittest
 
@@ -14,9 +13,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shicks_fixture as fx  # noqa: E402
 
 
-def send(port, rcpts, subject, sender="alice@ex.test"):
-    with smtplib.SMTP("127.0.0.1", port, local_hostname="client.example", timeout=15) as s:
-        s.sendmail(sender, rcpts, f"From: <{sender}>\r\nSubject: {subject}\r\n\r\nbody of {subject}\r\n".encode())
+def send(d, rcpts, subject, sender="alice@ex.test"):
+    fx.send_mail(d, rcpts, f"From: <{sender}>\r\nSubject: {subject}\r\n\r\nbody of {subject}\r\n".encode(),
+                 sender=sender, mail_options=())
 
 
 def subjects(sink):
@@ -35,12 +34,12 @@ class Restart(unittest.TestCase):
         d.add_user("alice", "pw", addresses=["alice@ex.test"])
         sink = fx.SmtpSink(self)
         fx.relay_to(d, sink)
-        send(d.ports["smtp"], ["a1@far.example", "a2@far.example"], "first")
+        send(d, ["a1@far.example", "a2@far.example"], "first")
         sink.wait_messages(1)
         fx.wait_until(lambda: d.count("relay_queue") == 0, 15, what="the first message to leave the queue")
         # The second message: the sink takes the data and never answers.
         sink.data_reply = lambda tx: None if b"Subject: stalled" in tx["data"] else (250, "2.0.0 Ok")
-        send(d.ports["smtp"], ["b1@far.example", "b2@far.example"], "stalled")
+        send(d, ["b1@far.example", "b2@far.example"], "stalled")
         self.assertTrue(sink.stalled.wait(20), "the sink never got the data")
         rows = d.sql_rows("SELECT recipient, claimed_by IS NOT NULL, attempts FROM relay_queue ORDER BY id")
         self.assertEqual(rows, [["b1@far.example", "1", "0"], ["b2@far.example", "1", "0"]])
@@ -63,7 +62,7 @@ class Restart(unittest.TestCase):
         sink = fx.SmtpSink(self)
         sink.data_reply = lambda tx: None
         fx.relay_to(d, sink)
-        send(d.ports["smtp"], ["c1@far.example"], "held")
+        send(d, ["c1@far.example"], "held")
         self.assertTrue(sink.stalled.wait(20), "the sink never got the data")
         self.assertEqual(d.stop(), 0)  # promptly, although the relay never answers
         sink.release()
@@ -85,7 +84,7 @@ class TwoDaemons(unittest.TestCase):
         d2.ctl("relay", "set", "--host", sink.host, "--port", str(sink.port), "--tls", "none")
         for i in range(12):
             d = d1 if i % 2 == 0 else d2
-            send(d.ports["smtp"], [f"r{i}a@far.example", f"r{i}b@far.example"], f"m{i}")
+            send(d, [f"r{i}a@far.example", f"r{i}b@far.example"], f"m{i}")
         sink.wait_messages(12, timeout=60)
         fx.wait_until(lambda: d1.count("relay_queue") == 0, 30, what="the queue to empty")
         self.assertEqual(sorted(subjects(sink)), sorted(f"m{i}" for i in range(12)))

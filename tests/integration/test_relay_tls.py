@@ -8,7 +8,6 @@ and `config set`, allowed to a loopback relay or with --allow-plaintext-auth), a
 Expectations: issue 6, design.md 8, interface.md (shicksctl relay test)."""
 
 import os
-import smtplib
 import sys
 import unittest
 
@@ -19,8 +18,8 @@ PASSWORD = "Relay-Pw-0f-the-sink"
 
 
 def send(d, rcpts, sender="alice@ex.test"):
-    with smtplib.SMTP("127.0.0.1", d.ports["smtp"], local_hostname="client.example", timeout=15) as s:
-        s.sendmail(sender, rcpts, b"From: <alice@ex.test>\r\nSubject: tls test\r\n\r\nhello\r\n")
+    fx.send_mail(d, rcpts, b"From: <alice@ex.test>\r\nSubject: tls test\r\n\r\nhello\r\n", sender=sender,
+                 mail_options=())
 
 
 class TlsCase(unittest.TestCase):

@@ -35,12 +35,11 @@ class ConfigSetNeverGoesBack(unittest.TestCase):
     def spam_action_in_force(self):
         """What the SMTP sessions do with a message whose Subject has the keyword."""
         body = (f"From: <s@remote.test>\r\nTo: <rcpt@local.test>\r\nSubject: {KEYWORD} now\r\n\r\nhi\r\n").encode()
-        with smtplib.SMTP("127.0.0.1", self.d.ports["smtp"], local_hostname="client.example", timeout=TIMEOUT) as s:
-            try:
-                s.sendmail("s@remote.test", ["rcpt@local.test"], body)
-            except smtplib.SMTPDataError as e:
-                self.assertEqual(e.smtp_code, 550, e)
-                return "reject"
+        try:
+            fx.send_mail(self.d, ["rcpt@local.test"], body, sender="s@remote.test", timeout=TIMEOUT, mail_options=())
+        except smtplib.SMTPDataError as e:
+            self.assertEqual(e.smtp_code, 550, e)
+            return "reject"
         return "tag"
 
     def test_every_acknowledged_value_stays_in_force(self):

@@ -7,7 +7,6 @@ Expectations: interface.md, design.md 8, RFC 3207/4954/6409, issue 3."""
 
 import base64
 import os
-import re
 import smtplib
 import sys
 import time
@@ -18,7 +17,6 @@ import shicks_fixture as fx  # noqa: E402
 
 HOST = "mx.test.example"
 TIMEOUT = 15
-ID_RX = r"2\.0\.0 Ok: queued as ([0-9A-Za-z]+)$"
 
 
 def message(subject, sender, to):
@@ -26,7 +24,7 @@ def message(subject, sender, to):
 
 
 def plain_smtp(d, service="submission"):
-    return smtplib.SMTP("127.0.0.1", d.ports[service], local_hostname="client.example", timeout=TIMEOUT)
+    return fx.smtp_client(d, service, timeout=TIMEOUT)
 
 
 def tls_smtp(d, service="submission"):
@@ -73,13 +71,9 @@ class Submission(unittest.TestCase):
         return self.d.messages(where=f"m.subject = {fx.sql_quote(subject)}")
 
     def send_ok(self, s, subject, sender="alice@ex.test", to="bob@ex.test"):
-        code, text = s.mail(sender)
+        code, text = fx.smtp_transaction(s, sender, [to], message(subject, sender, to))
         self.assertEqual(code, 250, text)
-        code, text = s.rcpt(to)
-        self.assertEqual(code, 250, text)
-        code, text = s.data(message(subject, sender, to))
-        self.assertEqual(code, 250, text)
-        return re.match(ID_RX, text.decode()).group(1)
+        return fx.queue_id(text)
 
     def test_submission_requires_auth_530(self):
         with self.d.smtp("submission") as c:

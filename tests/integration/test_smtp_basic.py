@@ -18,7 +18,6 @@ import shicks_fixture as fx  # noqa: E402
 
 HOST = "mx.test.example"
 TIMEOUT = 15
-ID_RX = r"2\.0\.0 Ok: queued as ([0-9A-Za-z]+)$"
 DATE_RX = r"; (Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} " \
           r"\d\d:\d\d:\d\d [+-]\d{4}$"
 
@@ -27,11 +26,6 @@ def message(subject, body=b"Hello.\r\n", sender="sender@x.test", to="alice@ex.te
     head = (f"From: Sender <{sender}>\r\nTo: <{to}>\r\nSubject: {subject}\r\n"
             f"Message-ID: <{subject}@x.test>\r\n").encode("utf-8")
     return head + extra + b"\r\n" + body
-
-
-def client(d, service="smtp", helo="client.example"):
-    s = smtplib.SMTP("127.0.0.1", d.ports[service], local_hostname=helo, timeout=TIMEOUT)
-    return s
 
 
 def populate(d):
@@ -55,17 +49,11 @@ class SmtpCase(unittest.TestCase):
     def deliver(self, rcpts, subject, service="smtp", sender="sender@x.test", body=b"Hello.\r\n"):
         """smtplib transaction; returns (queue id, message bytes sent)."""
         msg = message(subject, body=body, sender=sender, to=rcpts[0])
-        with client(self.d, service) as s:
+        with fx.smtp_client(self.d, service, timeout=TIMEOUT) as s:
             s.ehlo()
-            self.assertEqual(s.mail(sender)[0], 250)
-            for r in rcpts:
-                code, text = s.rcpt(r)
-                self.assertEqual(code, 250, f"RCPT {r}: {code} {text!r}")
-            code, text = s.data(msg)
+            code, text = fx.smtp_transaction(s, sender, rcpts, msg)
             self.assertEqual(code, 250, text)
-            m = re.match(ID_RX, text.decode())
-            self.assertIsNotNone(m, f"250 reply to DATA: {text!r}")
-        return m.group(1), msg
+        return fx.queue_id(text), msg
 
     def rcpt_reply(self, rcpt, service="smtp"):
         with self.d.smtp(service) as c:
@@ -99,7 +87,7 @@ class Basics(SmtpCase):
             self.assertTrue(c.closed())
 
     def test_ehlo_keywords_mx(self):
-        with client(self.d) as s:
+        with fx.smtp_client(self.d, timeout=TIMEOUT) as s:
             code, text = s.ehlo()
             self.assertEqual(code, 250)
             self.assertEqual(text.decode().splitlines()[0], HOST)
@@ -118,7 +106,7 @@ class Basics(SmtpCase):
             self.assertIn("pipelining", s.esmtp_features)
 
     def test_ehlo_keywords_submission_and_smtps(self):
-        with client(self.d, "submission") as s:
+        with fx.smtp_client(self.d, "submission", timeout=TIMEOUT) as s:
             s.ehlo()
             for k in ("pipelining", "size", "8bitmime", "enhancedstatuscodes", "smtputf8", "starttls", "auth"):
                 self.assertIn(k, s.esmtp_features)
@@ -171,7 +159,7 @@ class Basics(SmtpCase):
             msg = message("basic-helo")
             r = c.cmd(msg + b".")
             self.assertEqual(r.code, 250, r)
-            qid = re.match(ID_RX, r.text).group(1)
+            qid = fx.queue_id(r.text)
         es = self.entries("basic-helo")
         self.assertEqual(len(es), 1)
         header, rest = fx.split_received(es[0]["body"])
@@ -186,14 +174,14 @@ class Basics(SmtpCase):
         self.assertRegex(header, rf"with SMTP id {qid}\b")
 
     def test_starttls_on_mx_received_says_esmtps(self):
-        with client(self.d) as s:
+        with fx.smtp_client(self.d, timeout=TIMEOUT) as s:
             s.starttls(context=fx.unverified_tls_context())
             s.ehlo()
             self.assertEqual(s.mail("sender@x.test")[0], 250)
             self.assertEqual(s.rcpt("carol@ex.test")[0], 250)
             code, text = s.data(message("basic-esmtps", to="carol@ex.test"))
             self.assertEqual(code, 250, text)
-            qid = re.match(ID_RX, text.decode()).group(1)
+            qid = fx.queue_id(text)
         es = self.entries("basic-esmtps")
         self.assertEqual(len(es), 1)
         header, _ = fx.split_received(es[0]["body"])
@@ -315,7 +303,7 @@ class Basics(SmtpCase):
         body = "Grüße, naïve café — ☃\r\n".encode("utf-8") + b"raw high bytes: \x80\xfe\xff\r\n"
         msg = (f"From: <{sender}>\r\nTo: <alice@ex.test>\r\nSubject: basic-8bit\r\n"
                f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n").encode() + body
-        with client(self.d) as s:
+        with fx.smtp_client(self.d, timeout=TIMEOUT) as s:
             s.ehlo()
             self.assertIn("smtputf8", s.esmtp_features)
             code, text = s.mail(sender, ["SMTPUTF8", "BODY=8BITMIME"])
@@ -423,7 +411,7 @@ class Untrusted(SmtpCase):
         self.assertEqual([e["user"] for e in self.entries("untrusted-local")], ["bob"])
 
     def test_authenticated_session_may_relay(self):
-        with client(self.d, "submission") as s:
+        with fx.smtp_client(self.d, "submission", timeout=TIMEOUT) as s:
             s.ehlo()
             s.login("alice", "secret")
             self.assertEqual(s.mail("alice@ex.test")[0], 250)

@@ -72,9 +72,7 @@ class DataContent(unittest.TestCase):
         return c
 
     def open_data(self, c, rcpt="reader@ex.test"):
-        self.assertEqual(c.cmd("MAIL FROM:<sender@ex.test>").code, 250)
-        self.assertEqual(c.cmd(f"RCPT TO:<{rcpt}>").code, 250)
-        self.assertEqual(c.cmd("DATA").code, 354)
+        c.open_data("sender@ex.test", [rcpt])
 
     # ---- bare LF: submission normalises, the MX port refuses
     def test_curl_lf_file_on_submission_stored_with_crlf(self):

@@ -7,9 +7,7 @@ Expectations: interface.md, design.md 2, RFC 5321 4.2.5 / 3.8, issue 3."""
 
 import concurrent.futures
 import os
-import re
 import signal
-import smtplib
 import sys
 import time
 import unittest
@@ -19,7 +17,6 @@ import shicks_fixture as fx  # noqa: E402
 
 HOST = "mx.test.example"
 TIMEOUT = 30
-ID_RX = r"2\.0\.0 Ok: queued as ([0-9A-Za-z]+)$"
 MARIADBD = "/usr/sbin/mariadbd"
 
 
@@ -45,8 +42,7 @@ class Concurrency(unittest.TestCase):
 
         def run(i):
             done = []  # (subject, rcpts, queue id, message)
-            with smtplib.SMTP("127.0.0.1", self.d.ports["smtp"], local_hostname=f"c{i}.example",
-                              timeout=TIMEOUT) as s:
+            with fx.smtp_client(self.d, helo=f"c{i}.example", timeout=TIMEOUT) as s:
                 s.ehlo()
                 for j in range(per_client):
                     subject = f"dur-{i:02}-{j:02}"
@@ -54,16 +50,9 @@ class Concurrency(unittest.TestCase):
                     if j % 5 == 0:
                         rcpts = ["u1@ex.test", "u2@ex.test"]
                     msg = message(subject, rcpts[0], n=(i * j) % 40)
-                    code, text = s.mail("sender@x.test")
-                    if code != 250:
-                        raise AssertionError(f"{subject}: MAIL {code} {text!r}")
-                    for r in rcpts:
-                        code, text = s.rcpt(r)
-                        if code != 250:
-                            raise AssertionError(f"{subject}: RCPT {r} {code} {text!r}")
-                    code, text = s.data(msg)
+                    code, text = fx.smtp_transaction(s, "sender@x.test", rcpts, msg)
                     if code == 250:
-                        done.append((subject, rcpts, re.match(ID_RX, text.decode()).group(1), msg))
+                        done.append((subject, rcpts, fx.queue_id(text), msg))
                     else:
                         done.append((subject, rcpts, None, (code, text)))
             return done
@@ -102,7 +91,7 @@ class Concurrency(unittest.TestCase):
         print(f"\n  {clients * per_client} messages from {clients} clients in {elapsed:.1f} s", file=sys.stderr)
 
     def test_250_means_committed(self):
-        with smtplib.SMTP("127.0.0.1", self.d.ports["smtp"], local_hostname="client.example", timeout=TIMEOUT) as s:
+        with fx.smtp_client(self.d, timeout=TIMEOUT) as s:
             s.ehlo()
             for k in range(20):
                 subject = f"committed-{k}"

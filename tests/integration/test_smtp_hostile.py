@@ -8,7 +8,6 @@ Expectations: interface.md, design.md 8, RFC 5321 (2.3.8, 4.1.1.4, 4.5.3),
 RFC 1870, RFC 2920, issue 3."""
 
 import os
-import smtplib
 import subprocess
 import sys
 import time
@@ -56,13 +55,7 @@ class HostileCase(unittest.TestCase):
 
     def open_transaction(self, c, rcpts=("alice@ex.test",)):
         self.assertEqual(c.ehlo().code, 250)
-        r = c.cmd("MAIL FROM:<sender@x.test>")
-        self.assertEqual(r.code, 250, r)
-        for rcpt in rcpts:
-            r = c.cmd(f"RCPT TO:<{rcpt}>")
-            self.assertEqual(r.code, 250, r)
-        r = c.cmd("DATA")
-        self.assertEqual(r.code, 354, r)
+        c.open_data("sender@x.test", rcpts)
 
 
 class Hostile(HostileCase):
@@ -111,7 +104,7 @@ class Hostile(HostileCase):
         body = (b"short line\r\n" + b"A" * 998 + b"\r\n" + b"B" * 2000 + b"\r\n" + b"C" * 10000 + b"\r\n"
                 + b"." + b"D" * 1999 + b"\r\nend\r\n")
         msg = b"From: <sender@x.test>\r\nSubject: hostile-longlines\r\n\r\n" + body
-        with smtplib.SMTP("127.0.0.1", self.d.ports["smtp"], local_hostname="client.example", timeout=TIMEOUT) as s:
+        with fx.smtp_client(self.d, timeout=TIMEOUT) as s:
             s.ehlo()
             s.mail("sender@x.test")
             s.rcpt("alice@ex.test")

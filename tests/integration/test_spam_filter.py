@@ -13,7 +13,6 @@ import base64
 import json
 import os
 import re
-import smtplib
 import sys
 import unittest
 
@@ -72,8 +71,7 @@ class SpamCase(unittest.TestCase):
         return name
 
     def send(self, user, body):
-        with smtplib.SMTP("127.0.0.1", self.d.ports["smtp"], local_hostname="client.example", timeout=TIMEOUT) as s:
-            s.sendmail(SENDER, [f"{user}@local.test"], body, mail_options=["BODY=8BITMIME"])
+        fx.send_mail(self.d, [f"{user}@local.test"], body, sender=SENDER, timeout=TIMEOUT)
 
     def deliver(self, body):
         """Sends `body` to a fresh user; returns (POP3 message bytes, mailbox entry)."""
@@ -340,8 +338,8 @@ class TwoDaemons(unittest.TestCase):
         fx.wait_until(lambda: b.ctl_json("spam", "test", "cheap pills")["spam"], 12, 0.2,
                       "the other daemon to see the new keyword")
         a.add_user("bob", PASSWORD, addresses=["bob@local.test"])  # the same database
-        with smtplib.SMTP("127.0.0.1", b.ports["smtp"], local_hostname="client.example", timeout=TIMEOUT) as s:
-            s.sendmail(SENDER, ["bob@local.test"], message("Subject: cheap PILLS"))
+        fx.send_mail(b, ["bob@local.test"], message("Subject: cheap PILLS"), sender=SENDER, timeout=TIMEOUT,
+                     mail_options=())
         [entry] = a.messages("bob")
         self.assertEqual(entry["spam"], 1)
         rc, out, err = a.ctl("spam", "del-keyword", "cheap pills")

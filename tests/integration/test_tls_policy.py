@@ -102,8 +102,7 @@ class RelayClient(unittest.TestCase):
         sink.ctx.maximum_version = ssl.TLSVersion.TLSv1_2
         sink.ctx.set_ciphers("ECDHE-RSA-AES128-SHA:AES128-SHA")
         fx.relay_to(d, sink, tls="tls", verify=False)
-        with smtplib.SMTP("127.0.0.1", d.ports["smtp"], local_hostname="client.example", timeout=15) as s:
-            s.sendmail("alice@ex.test", ["bob@far.example"], b"Subject: cbc\r\n\r\nhello\r\n")
+        fx.send_mail(d, ["bob@far.example"], b"Subject: cbc\r\n\r\nhello\r\n", sender="alice@ex.test", mail_options=())
         fx.wait_until(lambda: sink.messages or (d.relay_queue() and d.relay_queue()[0]["attempts"] == 1), 20,
                       what="the attempt")
         self.assertEqual(sink.messages, [])

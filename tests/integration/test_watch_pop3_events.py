@@ -7,7 +7,6 @@ Expectations: shicks-top(1) Events, design.md 7 (watch)."""
 import json
 import os
 import poplib
-import smtplib
 import socket
 import sys
 import time
@@ -25,9 +24,8 @@ class Pop3Events(unittest.TestCase):
         self.d.start()
         self.d.add_user("alice", password="secret", addresses=["alice@example.org"])
         for subject in ("one", "two"):
-            with smtplib.SMTP("127.0.0.1", self.d.ports["smtp"], local_hostname="client.example",
-                              timeout=TIMEOUT) as s:
-                s.sendmail("bob@sender.example", ["alice@example.org"], f"Subject: {subject}\r\n\r\nhi\r\n")
+            fx.send_mail(self.d, ["alice@example.org"], f"Subject: {subject}\r\n\r\nhi\r\n",
+                         sender="bob@sender.example", timeout=TIMEOUT, mail_options=())
 
     def watch(self):
         """Opens a watch that starts after the events so far; returns its line reader."""

@@ -1,10 +1,10 @@
 #pragma once
 // The relay queue runner: claims due relay_queue rows (store/relay_store.hpp),
 // sends them through the smarthost (smtp_client.hpp), one SMTP transaction per
-// message and one connection per batch, and records each recipient's result:
-// delivered -> the row goes; temporary failure -> retried with backoff (backoff.hpp);
-// permanent failure or lifetime over -> a DSN (dsn.hpp) to a local sender, and the
-// row goes. At-least-once: a runner that dies mid-delivery leaves its lease to run
+// message and one connection per batch, and records each recipient's result as
+// relay::plan() (plan.hpp) says: delivered -> the row goes; temporary failure ->
+// retried with backoff (backoff.hpp); permanent failure or lifetime over -> a DSN
+// (dsn.hpp) to a local sender, and the row goes. At-least-once: a runner that dies mid-delivery leaves its lease to run
 // out (or, restarted, voids it at once) and the recipients are sent again.
 //
 // It sleeps until woken (mail queued here, `queue flush`) or until the next row is
