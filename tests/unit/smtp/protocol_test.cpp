@@ -517,3 +517,36 @@ TEST_CASE("BDAT counts toward the error budget, EXPN does not", "[smtp][protocol
   CHECK(a.reply.render() == "421 4.7.0 mail.example.org Error: too many errors\r\n");
   CHECK(std::string(p.state_name()) == "closed");
 }
+
+TEST_CASE("a close says why: QUIT or too many errors", "[smtp][protocol]") {
+  Policy pol = mx_policy();
+  pol.max_errors = 2;
+  {
+    Protocol p(pol);
+    Action a = p.on_line("NOOP");
+    CHECK(a.kind == Action::send);
+    CHECK(a.close_reason == CloseReason::none);
+    a = p.on_line("QUIT");
+    CHECK(a.kind == Action::close);
+    CHECK(a.close_reason == CloseReason::quit);
+    CHECK(std::string(close_reason_name(a.close_reason)) == "quit");
+  }
+  {
+    Protocol p(pol);
+    CHECK(p.on_line("FOO").close_reason == CloseReason::none);
+    Action a = p.on_line_too_long();
+    CHECK(a.kind == Action::close);
+    CHECK(a.reply.render() == "421 4.7.0 mail.example.org Error: too many errors\r\n");
+    CHECK(a.close_reason == CloseReason::too_many_errors);
+    CHECK(std::string(close_reason_name(a.close_reason)) == "too-many-errors");
+  }
+  {
+    // The error budget can run out in a side effect's answer too.
+    Protocol p(pol);
+    FakeDriver d;
+    play(p, d, {"C: EHLO x", "C: MAIL FROM:<a@b.example>", "C: RCPT TO:<nobody@example.org>", "S: 550 5.1.1"});
+    Action a = d.settle(p, p.on_line("RCPT TO:<off@example.org>"));
+    CHECK(a.kind == Action::close);
+    CHECK(a.close_reason == CloseReason::too_many_errors);
+  }
+}
