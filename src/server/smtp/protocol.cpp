@@ -191,7 +191,8 @@ Action Protocol::on_line(std::string_view line) {
   return v.junk ? fail(std::move(a.reply)) : a;
 }
 
-// The gates of a verb's row, in this order; the first that refuses answers.
+// The gates of a verb's row, in this order; the first that refuses answers (so AUTH
+// inside a transaction after a successful AUTH is "already authenticated").
 std::optional<Reply> Protocol::check(const VerbRow& v) const {
   const bool greeted = state_ != State::fresh;
   if (v.greeting == Greeting::helo && !greeted) return r(503, "5.5.1", "Error: send EHLO or HELO first");

@@ -78,7 +78,7 @@ struct DeliveryResult {
 // one (none is for the other kinds). Shutdown, timeouts and lost connections are the
 // driver's to name.
 enum class CloseReason { none, quit, too_many_errors };
-// The session's end reason in logs and the session list: "quit", "too-many-errors".
+// The session's end reason in its smtp.disconnect log line: "quit", "too-many-errors".
 const char* close_reason_name(CloseReason reason);
 
 struct Action {

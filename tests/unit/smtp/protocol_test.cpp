@@ -447,7 +447,7 @@ TEST_CASE("STARTTLS and AUTH where they are not available", "[smtp][protocol][ch
             });
 }
 
-TEST_CASE("on submission before AUTH only MAIL asks for it; after AUTH, AUTH is refused", "[smtp][protocol][check]") {
+TEST_CASE("on submission before AUTH only MAIL asks for it, and once authenticated AUTH is refused", "[smtp][protocol][check]") {
   Policy pol = mx_policy();
   pol.listener = Listener::submission;
   pol.tls_active = true;
