@@ -2,6 +2,8 @@
 
 #include <fmt/core.h>
 
+#include <cstdlib>
+
 #include "common/strings.hpp"
 
 namespace shicks::smtp {
@@ -9,6 +11,79 @@ namespace shicks::smtp {
 namespace {
 Reply r(int code, const char* status, std::string text) { return Reply(code, status, std::move(text)); }
 }  // namespace
+
+const char* close_reason_name(CloseReason reason) {
+  switch (reason) {
+    case CloseReason::quit: return "quit";
+    case CloseReason::too_many_errors: return "too-many-errors";
+    case CloseReason::none: break;
+  }
+  return "none";
+}
+
+// ---------------------------------------------------------------- the verb table
+
+namespace {
+// What must come first: nothing, EHLO or HELO (RFC 5321 4.1.4), EHLO (RFC 4954 4:
+// AUTH is an extension).
+enum class Greeting { none, helo, ehlo };
+// Inside a mail transaction (after MAIL, until DATA ends or RSET): allowed, refused
+// (RFC 5321 4.1.4 no nested MAIL; RFC 4954 4 no AUTH), or required (RCPT, DATA).
+enum class InMail { allowed, refused, required };
+}  // namespace
+
+// A row's defaults are the permissive values: a row spells out only its gates.
+struct Protocol::VerbRow {
+  Verb verb;                               // its name is verb_name(verb)
+  Greeting greeting = Greeting::none;      // what must come first
+  InMail in_mail = InMail::allowed;
+  bool before_auth = true;                 // on submission and SMTPS: allowed before AUTH (RFC 6409 4.3)
+  bool after_auth = true;                  // allowed once authenticated (RFC 4954 4: AUTH is not)
+  bool junk = false;                       // never accepted: the handler's reply counts toward max_errors
+  bool help = true;                        // listed by HELP
+  const char* keyword = nullptr;           // its EHLO keyword, listed while (this->*offered)()
+  bool (Protocol::*offered)() const = nullptr;
+  Action (Protocol::*handler)(const Command&) = nullptr;
+};
+
+// One row per verb, in the order HELP lists them; EHLO lists the keywords in this
+// order too, after the extensions that bring no verb (ehlo_lines()). check() asks a
+// row's gates before its handler runs.
+const Protocol::VerbRow Protocol::kVerbs[] = {
+    {.verb = Verb::ehlo, .handler = &Protocol::on_ehlo},
+    {.verb = Verb::helo, .handler = &Protocol::on_helo},
+    {.verb = Verb::mail,
+     .greeting = Greeting::helo,
+     .in_mail = InMail::refused,
+     .before_auth = false,
+     .handler = &Protocol::on_mail},
+    {.verb = Verb::rcpt, .in_mail = InMail::required, .before_auth = false, .handler = &Protocol::on_rcpt},
+    {.verb = Verb::data, .in_mail = InMail::required, .before_auth = false, .handler = &Protocol::on_data},
+    {.verb = Verb::rset, .handler = &Protocol::on_rset},
+    {.verb = Verb::noop, .handler = &Protocol::on_noop},
+    {.verb = Verb::quit, .handler = &Protocol::on_quit},
+    {.verb = Verb::vrfy, .handler = &Protocol::on_vrfy},
+    {.verb = Verb::starttls,  // RFC 3207
+     .keyword = "STARTTLS",
+     .offered = &Protocol::starttls_offered,
+     .handler = &Protocol::on_starttls},
+    {.verb = Verb::auth,  // RFC 4954
+     .greeting = Greeting::ehlo,
+     .in_mail = InMail::refused,
+     .after_auth = false,
+     .keyword = "AUTH PLAIN LOGIN",
+     .offered = &Protocol::auth_offered,
+     .handler = &Protocol::on_auth},
+    {.verb = Verb::help, .handler = &Protocol::on_help},
+    {.verb = Verb::bdat, .junk = true, .help = false, .handler = &Protocol::on_bdat},  // RFC 3030: no CHUNKING
+    {.verb = Verb::expn, .help = false, .handler = &Protocol::on_expn},
+};
+
+const Protocol::VerbRow& Protocol::row(Verb v) {
+  for (const auto& e : kVerbs)
+    if (e.verb == v) return e;
+  std::abort();  // every Verb has a row
+}
 
 Protocol::Protocol(Policy policy) : policy_(std::move(policy)), tls_(policy_.tls_active) {}
 
@@ -32,15 +107,20 @@ Action Protocol::send(Reply reply) {
   return a;
 }
 
+Action Protocol::close(Reply reply, CloseReason why) {
+  state_ = State::closed;
+  Action a;
+  a.kind = Action::close;
+  a.reply = std::move(reply);
+  a.close_reason = why;
+  return a;
+}
+
 Action Protocol::fail(Reply reply) {
   // Postfix-style error budget: a client that keeps getting errors is cut off.
-  if (++errors_ >= policy_.max_errors) {
-    state_ = State::closed;
-    Action a;
-    a.kind = Action::close;
-    a.reply = r(421, "4.7.0", fmt::format("{} Error: too many errors", policy_.hostname));
-    return a;
-  }
+  if (++errors_ >= policy_.max_errors)
+    return close(r(421, "4.7.0", fmt::format("{} Error: too many errors", policy_.hostname)),
+                 CloseReason::too_many_errors);
   return send(std::move(reply));
 }
 
@@ -49,22 +129,27 @@ void Protocol::reset_transaction() {
   if (state_ == State::in_mail || state_ == State::data || state_ == State::delivering) state_ = State::greeted;
 }
 
-bool Protocol::auth_offered() const {
+bool Protocol::plaintext_auth_allowed() const {
   // design.md 8 / RFC 4954 4: plaintext mechanisms only under TLS, or from loopback
   // when the admin allows it (as Dovecot does).
   return tls_ || (policy_.peer_loopback && policy_.plaintext_auth_on_loopback);
 }
 
+bool Protocol::starttls_offered() const { return policy_.tls_available && !tls_; }
+bool Protocol::auth_offered() const { return plaintext_auth_allowed() && user_.empty(); }
+
 std::vector<std::string> Protocol::ehlo_lines() const {
   std::vector<std::string> lines;
   lines.push_back(policy_.hostname);
-  lines.push_back("PIPELINING");                                          // RFC 2920
-  lines.push_back(fmt::format("SIZE {}", policy_.max_message_size));     // RFC 1870
-  lines.push_back("8BITMIME");                                            // RFC 6152
-  lines.push_back("ENHANCEDSTATUSCODES");                                 // RFC 2034
-  lines.push_back("SMTPUTF8");                                            // RFC 6531
-  if (policy_.tls_available && !tls_) lines.push_back("STARTTLS");        // RFC 3207
-  if (auth_offered() && user_.empty()) lines.push_back("AUTH PLAIN LOGIN");  // RFC 4954
+  // The extensions that bring no verb of their own (MAIL parameters, behaviour).
+  lines.push_back("PIPELINING");                                       // RFC 2920
+  lines.push_back(fmt::format("SIZE {}", policy_.max_message_size));  // RFC 1870
+  lines.push_back("8BITMIME");                                         // RFC 6152
+  lines.push_back("ENHANCEDSTATUSCODES");                              // RFC 2034
+  lines.push_back("SMTPUTF8");                                         // RFC 6531
+  // Those of the verb table, while the verb can be used.
+  for (const auto& v : kVerbs)
+    if (v.keyword && (this->*v.offered)()) lines.push_back(v.keyword);
   return lines;
 }
 
@@ -98,42 +183,43 @@ Action Protocol::on_line(std::string_view line) {
   if (state_ == State::auth_plain || state_ == State::auth_login) return on_sasl_line(line);
   auto cmd = parse_command(line, tx_.smtputf8);
   if (!cmd) return fail(cmd.error());
-  return dispatch(*cmd);
+  // Check: is the command allowed now?
+  const VerbRow& v = row(cmd->verb);
+  if (auto refused = check(v)) return fail(std::move(*refused));
+  // Proceed.
+  Action a = (this->*v.handler)(*cmd);
+  return v.junk ? fail(std::move(a.reply)) : a;
 }
 
-Action Protocol::dispatch(const Command& c) {
-  switch (c.verb) {
-    case Verb::helo: return on_helo(c, false);
-    case Verb::ehlo: return on_helo(c, true);
-    case Verb::mail: return on_mail(c);
-    case Verb::rcpt: return on_rcpt(c);
-    case Verb::data: return on_data();
-    case Verb::bdat: return fail(r(502, "5.5.1", "Error: BDAT is not offered (no CHUNKING); use DATA"));
-    case Verb::rset:
-      reset_transaction();
-      return send(r(250, "2.0.0", "Ok"));
-    case Verb::noop: return send(r(250, "2.0.0", "Ok"));
-    case Verb::quit: {
-      state_ = State::closed;
-      Action a;
-      a.kind = Action::close;
-      a.reply = r(221, "2.0.0", fmt::format("{} closing connection", policy_.hostname));
-      return a;
-    }
-    case Verb::help:
-      return send(r(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY STARTTLS AUTH HELP"));
-    case Verb::vrfy:
-      // RFC 5321 3.5.3: 252 says nothing about whether the user exists.
-      return send(r(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery"));
-    case Verb::expn: return send(r(502, "5.5.1", "Error: EXPN is not available"));
-    case Verb::starttls: return on_starttls();
-    case Verb::auth: return on_auth(c);
+// The gates of a verb's row, in this order; the first that refuses answers (so AUTH
+// inside a transaction after a successful AUTH is "already authenticated").
+std::optional<Reply> Protocol::check(const VerbRow& v) const {
+  const bool greeted = state_ != State::fresh;
+  if (v.greeting == Greeting::helo && !greeted) return r(503, "5.5.1", "Error: send EHLO or HELO first");
+  if (v.greeting == Greeting::ehlo && (!greeted || !esmtp_)) return r(503, "5.5.1", "Error: send EHLO first");
+  if (!v.after_auth && !user_.empty()) return r(503, "5.5.1", "Error: already authenticated");
+  const bool in_mail = state_ == State::in_mail;
+  if (v.in_mail == InMail::required && !in_mail) return r(503, "5.5.1", "Error: need MAIL command");
+  if (v.in_mail == InMail::refused && in_mail) {
+    if (v.verb == Verb::mail) return r(503, "5.5.1", "Error: nested MAIL command");
+    return r(503, "5.5.1", fmt::format("Error: {} is not allowed during a mail transaction", verb_name(v.verb)));
   }
-  return fail(r(500, "5.5.2", "Error: command unrecognized"));
+  if (!v.before_auth && policy_.listener != Listener::mx && user_.empty()) {
+    // RFC 6409 4.3 (submission) / RFC 4954 6: 530 5.7.0
+    if (!tls_ && policy_.tls_available && !plaintext_auth_allowed())
+      return r(530, "5.7.0", "Must issue a STARTTLS command first");
+    return r(530, "5.7.0", "Authentication required");
+  }
+  return std::nullopt;
 }
+
+// ---------------------------------------------------------------- the handlers
+
+Action Protocol::on_helo(const Command& c) { return greet(c, false); }
+Action Protocol::on_ehlo(const Command& c) { return greet(c, true); }
 
 // RFC 5321 4.1.1.1: EHLO/HELO (again) resets the transaction; RFC 4954 keeps AUTH.
-Action Protocol::on_helo(const Command& c, bool extended) {
+Action Protocol::greet(const Command& c, bool extended) {
   reset_transaction();
   helo_ = c.arg;
   esmtp_ = extended;
@@ -145,20 +231,37 @@ Action Protocol::on_helo(const Command& c, bool extended) {
   return send(std::move(reply));
 }
 
-std::optional<Reply> Protocol::check_mail_allowed() const {
-  if (state_ == State::fresh) return r(503, "5.5.1", "Error: send EHLO or HELO first");
-  if (state_ == State::in_mail) return r(503, "5.5.1", "Error: nested MAIL command");
-  if (policy_.listener != Listener::mx && user_.empty()) {
-    // RFC 6409 4.3 (submission) / RFC 4954 6: 530 5.7.0
-    if (!tls_ && policy_.tls_available && !auth_offered())
-      return r(530, "5.7.0", "Must issue a STARTTLS command first");
-    return r(530, "5.7.0", "Authentication required");
-  }
-  return std::nullopt;
+Action Protocol::on_rset(const Command&) {
+  reset_transaction();
+  return send(r(250, "2.0.0", "Ok"));
+}
+
+Action Protocol::on_noop(const Command&) { return send(r(250, "2.0.0", "Ok")); }
+
+Action Protocol::on_quit(const Command&) {
+  return close(r(221, "2.0.0", fmt::format("{} closing connection", policy_.hostname)), CloseReason::quit);
+}
+
+// RFC 5321 4.1.1.8: the topic is not looked at; the answer lists the commands.
+Action Protocol::on_help(const Command&) {
+  std::string text = "Commands:";
+  for (const auto& v : kVerbs)
+    if (v.help) text += fmt::format(" {}", verb_name(v.verb));
+  return send(r(214, "2.0.0", std::move(text)));
+}
+
+// RFC 5321 3.5.3: 252 says nothing about whether the user exists.
+Action Protocol::on_vrfy(const Command&) {
+  return send(r(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery"));
+}
+
+Action Protocol::on_expn(const Command&) { return send(r(502, "5.5.1", "Error: EXPN is not available")); }
+
+Action Protocol::on_bdat(const Command&) {
+  return send(r(502, "5.5.1", "Error: BDAT is not offered (no CHUNKING); use DATA"));
 }
 
 Action Protocol::on_mail(const Command& c) {
-  if (auto err = check_mail_allowed()) return fail(*err);
   if (!esmtp_ && (c.size || c.body != Body::unspecified || c.smtputf8 || c.auth))
     return fail(r(555, "5.5.4", "Error: MAIL parameters need EHLO"));
   if (c.body == Body::binary_mime)
@@ -196,7 +299,6 @@ Action Protocol::on_sender_checked(bool owned, bool temp_failure) {
 }
 
 Action Protocol::on_rcpt(const Command& c) {
-  if (state_ != State::in_mail) return fail(r(503, "5.5.1", "Error: need MAIL command"));
   // RFC 5321 4.5.3.1.10: 452 for too many recipients; the client sends the rest later.
   if (tx_.recipients.size() >= policy_.max_recipients)
     return send(r(452, "4.5.3", "Error: too many recipients"));
@@ -242,8 +344,7 @@ Action Protocol::on_recipient(const RecipientLookup& lookup) {
   return send(r(250, "2.1.5", "Ok"));
 }
 
-Action Protocol::on_data() {
-  if (state_ != State::in_mail) return fail(r(503, "5.5.1", "Error: need MAIL command"));
+Action Protocol::on_data(const Command&) {
   if (tx_.recipients.empty()) return fail(r(554, "5.5.1", "Error: no valid recipients"));
   state_ = State::data;
   Action a;
@@ -294,7 +395,7 @@ Action Protocol::on_delivered(const DeliveryResult& result) {
   return send(r(451, "4.3.0", "Error: local error"));
 }
 
-Action Protocol::on_starttls() {
+Action Protocol::on_starttls(const Command&) {
   if (tls_) return fail(r(503, "5.5.1", "Error: TLS already active"));
   if (!policy_.tls_available) return fail(r(454, "4.7.0", "TLS not available"));
   state_ = State::tls;
@@ -314,10 +415,7 @@ void Protocol::on_tls_started() {
 }
 
 Action Protocol::on_auth(const Command& c) {
-  if (state_ == State::fresh || !esmtp_) return fail(r(503, "5.5.1", "Error: send EHLO first"));
-  if (!user_.empty()) return fail(r(503, "5.5.1", "Error: already authenticated"));
-  if (state_ == State::in_mail) return fail(r(503, "5.5.1", "Error: AUTH is not allowed during a mail transaction"));
-  if (!auth_offered()) {
+  if (!plaintext_auth_allowed()) {
     if (policy_.tls_available && !tls_)
       return fail(r(538, "5.7.11", "Encryption required for requested authentication mechanism"));
     return fail(r(503, "5.5.1", "Error: authentication is not available"));

@@ -6,7 +6,9 @@
 // recipient, check a password, start TLS, read the message, store it) and report
 // the outcome through the matching on_*() method, which returns the next Action.
 // Each command goes through a check step (is it allowed now? RFC 5321 4.1.4
-// sequencing, TLS/AUTH policy) and a proceed step.
+// sequencing, TLS/AUTH policy) and a proceed step (its handler). Both are read from
+// the verb table in protocol.cpp: one row per verb with its gates, its EHLO keyword,
+// whether HELP lists it, and its handler.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -72,10 +74,17 @@ struct DeliveryResult {
   std::string id;  // queue id shown in the 250 reply
 };
 
+// Why an Action::close ends the connection: every close the protocol decides carries
+// one (none is for the other kinds). Shutdown, timeouts and lost connections are the
+// driver's to name.
+enum class CloseReason { none, quit, too_many_errors };
+// The session's end reason in its smtp.disconnect log line: "quit", "too-many-errors".
+const char* close_reason_name(CloseReason reason);
+
 struct Action {
   enum Kind {
     send,             // send `reply`, read the next command
-    close,            // send `reply`, then close the connection
+    close,            // send `reply`, then close the connection (`close_reason` says why)
     lookup_recipient, // look up `mailbox` -> on_recipient()
     check_sender,     // is `mailbox` an address of the authenticated user? -> on_sender_checked()
     authenticate,     // verify `credentials` -> on_auth_result()
@@ -89,6 +98,7 @@ struct Action {
   mail::Mailbox mailbox;
   auth::Credentials credentials;
   BareLf bare_lf = BareLf::reject;  // read_data
+  CloseReason close_reason = CloseReason::none;  // close
 };
 
 class Protocol {
@@ -138,16 +148,33 @@ class Protocol {
  private:
   enum class State { fresh, greeted, in_mail, auth_plain, auth_login, data, tls, delivering, closed };
 
+  struct VerbRow;                 // the verb table: protocol.cpp
+  static const VerbRow kVerbs[];  // in the order HELP lists the verbs
+  static const VerbRow& row(Verb v);
+  std::optional<Reply> check(const VerbRow& v) const;
+
   Action send(Reply r);
+  Action close(Reply r, CloseReason why);
   Action fail(Reply r);  // counts toward the error budget
-  Action dispatch(const Command& c);
-  Action on_helo(const Command& c, bool extended);
+  // The handlers, one per verb (the proceed step).
+  Action on_helo(const Command& c);
+  Action on_ehlo(const Command& c);
+  Action greet(const Command& c, bool extended);
   Action on_mail(const Command& c);
   Action on_rcpt(const Command& c);
-  Action on_data();
+  Action on_data(const Command& c);
+  Action on_bdat(const Command& c);
+  Action on_rset(const Command& c);
+  Action on_noop(const Command& c);
+  Action on_quit(const Command& c);
+  Action on_help(const Command& c);
+  Action on_vrfy(const Command& c);
+  Action on_expn(const Command& c);
+  Action on_starttls(const Command& c);
   Action on_auth(const Command& c);
-  Action on_starttls();
-  std::optional<Reply> check_mail_allowed() const;
+  bool plaintext_auth_allowed() const;
+  // Whether EHLO lists the keyword of STARTTLS, AUTH.
+  bool starttls_offered() const;
   bool auth_offered() const;
   std::vector<std::string> ehlo_lines() const;
   void reset_transaction();

@@ -133,7 +133,8 @@ class Session {
 
   asio::awaitable<bool> fill(std::chrono::seconds limit);  // false: the connection is done
   asio::awaitable<bool> perform(Action a);                  // false: close the session
-  asio::awaitable<Action> read_message(BareLf bare_lf);
+  // nullopt: the connection ended while reading (fill() has said why).
+  asio::awaitable<std::optional<Action>> read_message(BareLf bare_lf);
   asio::awaitable<Action> authenticate(const auth::Credentials& c);
   asio::awaitable<Action> deliver();
 
@@ -250,7 +251,7 @@ asio::awaitable<bool> Session::perform(Action a) {
         co_return true;
       case Action::close:
         queue(a.reply);
-        if (a.reply.code == 421) end_reason_ = "too-many-errors";
+        end_reason_ = close_reason_name(a.close_reason);
         co_return false;
       case Action::sasl_continue:
         queue(a.reply);
@@ -318,8 +319,9 @@ asio::awaitable<bool> Session::perform(Action a) {
         queue(a.reply);
         co_await flush();
         const BareLf bare_lf = a.bare_lf;
-        a = co_await read_message(bare_lf);
-        if (a.kind == Action::close && a.reply.code == 0) co_return false;  // connection lost mid-DATA
+        auto next = co_await read_message(bare_lf);
+        if (!next) co_return false;  // the connection ended mid-DATA
+        a = std::move(*next);
         continue;
       }
       case Action::deliver: {
@@ -330,7 +332,7 @@ asio::awaitable<bool> Session::perform(Action a) {
   }
 }
 
-asio::awaitable<Action> Session::read_message(BareLf bare_lf) {
+asio::awaitable<std::optional<Action>> Session::read_message(BareLf bare_lf) {
   DataDecoder decoder(ctx_.cfg.smtp.max_message_size_bytes, bare_lf);
   body_.clear();
   std::string pending = reader_.take();
@@ -342,11 +344,7 @@ asio::awaitable<Action> Session::read_message(BareLf bare_lf) {
       break;
     }
     bool more = co_await fill(data_timeout);
-    if (!more) {
-      Action a;
-      a.kind = Action::close;
-      co_return a;
-    }
+    if (!more) co_return std::nullopt;
     pending = reader_.take();
   }
   ctx_.stats.smtp_bytes_received += decoder.size();

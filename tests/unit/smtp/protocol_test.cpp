@@ -327,3 +327,226 @@ TEST_CASE("timeouts and shutdown have their own 421 replies", "[smtp][protocol]"
   CHECK(first_line(p.timeout_reply()).rfind("421 4.4.2 ", 0) == 0);
   CHECK(first_line(p.shutdown_reply()).rfind("421 4.3.2 ", 0) == 0);
 }
+
+// ---------------------------------------------------------------- the check step
+//
+// Each gate of the verb table, with the whole reply it sends and whether it counts
+// toward the error budget.
+
+namespace {
+// Sends `line`, runs the side effects, returns the whole rendered reply.
+std::string say(Protocol& p, FakeDriver& d, std::string_view line) {
+  return d.settle(p, p.on_line(line)).reply.render();
+}
+
+struct Exchange {
+  const char* line;
+  const char* reply;  // the whole rendered reply
+  unsigned errors;    // p.errors() afterwards
+};
+
+void exchanges(Protocol& p, FakeDriver& d, const std::vector<Exchange>& script) {
+  for (const auto& e : script) {
+    INFO(e.line);
+    CHECK(say(p, d, e.line) == e.reply);
+    CHECK(p.errors() == e.errors);
+  }
+}
+
+const std::string kAlicePlain = "AUTH PLAIN " + base64_encode(std::string("\0alice\0secret", 13));
+}  // namespace
+
+TEST_CASE("before EHLO/HELO: MAIL and AUTH are refused, the rest is allowed", "[smtp][protocol][check]") {
+  Protocol p(mx_policy());
+  FakeDriver d;
+  exchanges(p, d,
+            {
+                {"MAIL FROM:<a@b.example>", "503 5.5.1 Error: send EHLO or HELO first\r\n", 1},
+                {"AUTH PLAIN", "503 5.5.1 Error: send EHLO first\r\n", 2},
+                {"RCPT TO:<alice@example.org>", "503 5.5.1 Error: need MAIL command\r\n", 3},
+                {"DATA", "503 5.5.1 Error: need MAIL command\r\n", 4},
+                {"RSET", "250 2.0.0 Ok\r\n", 4},
+                {"NOOP", "250 2.0.0 Ok\r\n", 4},
+                {"VRFY alice", "252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery\r\n", 4},
+                {"EXPN list", "502 5.5.1 Error: EXPN is not available\r\n", 4},
+                {"BDAT 1 LAST", "502 5.5.1 Error: BDAT is not offered (no CHUNKING); use DATA\r\n", 5},
+                {"HELP", "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY STARTTLS AUTH HELP\r\n", 5},
+                // A syntax error is found before the gates.
+                {"MAIL FROM:a@b.example", "501 5.5.4 Syntax: MAIL FROM:<address> [parameters]\r\n", 6},
+            });
+  CHECK(std::string(p.state_name()) == "connected");
+  // STARTTLS needs no greeting.
+  Action a = p.on_line("STARTTLS");
+  CHECK(a.kind == Action::start_tls);
+  CHECK(a.reply.render() == "220 2.0.0 Ready to start TLS\r\n");
+}
+
+TEST_CASE("AUTH needs EHLO, not HELO", "[smtp][protocol][check]") {
+  Policy pol = mx_policy();
+  pol.tls_active = true;
+  Protocol p(pol);
+  FakeDriver d;
+  exchanges(p, d,
+            {
+                {"HELO x", "250 mail.example.org\r\n", 0},
+                {kAlicePlain.c_str(), "503 5.5.1 Error: send EHLO first\r\n", 1},
+                {"MAIL FROM:<a@b.example>", "250 2.1.0 Ok\r\n", 1},
+                {"EHLO x", "250-mail.example.org\r\n250-PIPELINING\r\n250-SIZE 26214400\r\n250-8BITMIME\r\n"
+                           "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 AUTH PLAIN LOGIN\r\n", 1},
+                {kAlicePlain.c_str(), "235 2.7.0 Authentication successful\r\n", 1},
+            });
+}
+
+TEST_CASE("inside a mail transaction: MAIL and AUTH are refused, EHLO and RSET end it", "[smtp][protocol][check]") {
+  Policy pol = mx_policy();
+  pol.tls_active = true;
+  Protocol p(pol);
+  FakeDriver d;
+  exchanges(p, d,
+            {
+                {"EHLO x", "250-mail.example.org\r\n250-PIPELINING\r\n250-SIZE 26214400\r\n250-8BITMIME\r\n"
+                           "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 AUTH PLAIN LOGIN\r\n", 0},
+                {"MAIL FROM:<a@b.example>", "250 2.1.0 Ok\r\n", 0},
+                {"MAIL FROM:<a@b.example>", "503 5.5.1 Error: nested MAIL command\r\n", 1},
+                {kAlicePlain.c_str(), "503 5.5.1 Error: AUTH is not allowed during a mail transaction\r\n", 2},
+                {"VRFY alice", "252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery\r\n", 2},
+                {"NOOP", "250 2.0.0 Ok\r\n", 2},
+                {"HELP", "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY STARTTLS AUTH HELP\r\n", 2},
+                {"RCPT TO:<alice@example.org>", "250 2.1.5 Ok\r\n", 2},
+                {"EHLO y", "250-mail.example.org\r\n250-PIPELINING\r\n250-SIZE 26214400\r\n250-8BITMIME\r\n"
+                           "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 AUTH PLAIN LOGIN\r\n", 2},
+                {"RCPT TO:<alice@example.org>", "503 5.5.1 Error: need MAIL command\r\n", 3},
+                {"MAIL FROM:<a@b.example>", "250 2.1.0 Ok\r\n", 3},
+                {"RSET", "250 2.0.0 Ok\r\n", 3},
+                {"DATA", "503 5.5.1 Error: need MAIL command\r\n", 4},
+            });
+  CHECK(p.helo() == "y");
+}
+
+TEST_CASE("STARTTLS inside a mail transaction starts TLS and forgets the transaction", "[smtp][protocol][check]") {
+  Protocol p(mx_policy());
+  FakeDriver d;
+  play(p, d, {"C: EHLO x", "C: MAIL FROM:<a@b.example>", "S: 250 2.1.0", "C: STARTTLS", "S: 220 2.0.0", "TLS"});
+  CHECK(p.transaction().sender.mailbox.local.empty());
+  CHECK(std::string(p.state_name()) == "connected");
+  exchanges(p, d, {{"RCPT TO:<alice@example.org>", "503 5.5.1 Error: need MAIL command\r\n", 1},
+                   {"STARTTLS", "503 5.5.1 Error: TLS already active\r\n", 2}});
+}
+
+TEST_CASE("STARTTLS and AUTH where they are not available", "[smtp][protocol][check]") {
+  Policy pol = mx_policy();
+  pol.tls_available = false;
+  Protocol p(pol);
+  FakeDriver d;
+  exchanges(p, d,
+            {
+                {"EHLO x", "250-mail.example.org\r\n250-PIPELINING\r\n250-SIZE 26214400\r\n250-8BITMIME\r\n"
+                           "250-ENHANCEDSTATUSCODES\r\n250 SMTPUTF8\r\n", 0},
+                {"STARTTLS", "454 4.7.0 TLS not available\r\n", 1},
+                {"AUTH PLAIN", "503 5.5.1 Error: authentication is not available\r\n", 2},
+            });
+}
+
+TEST_CASE("on submission before AUTH only MAIL asks for it, and once authenticated AUTH is refused", "[smtp][protocol][check]") {
+  Policy pol = mx_policy();
+  pol.listener = Listener::submission;
+  pol.tls_active = true;
+  Protocol p(pol);
+  FakeDriver d;
+  exchanges(p, d,
+            {
+                {"EHLO x", "250-mail.example.org\r\n250-PIPELINING\r\n250-SIZE 26214400\r\n250-8BITMIME\r\n"
+                           "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 AUTH PLAIN LOGIN\r\n", 0},
+                {"RCPT TO:<alice@example.org>", "503 5.5.1 Error: need MAIL command\r\n", 1},
+                {"DATA", "503 5.5.1 Error: need MAIL command\r\n", 2},
+                {"MAIL FROM:<alice@example.org>", "530 5.7.0 Authentication required\r\n", 3},
+                {"RSET", "250 2.0.0 Ok\r\n", 3},
+                {"NOOP", "250 2.0.0 Ok\r\n", 3},
+                {"VRFY alice", "252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery\r\n", 3},
+                {"EXPN list", "502 5.5.1 Error: EXPN is not available\r\n", 3},
+                {"HELP", "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY STARTTLS AUTH HELP\r\n", 3},
+                {kAlicePlain.c_str(), "235 2.7.0 Authentication successful\r\n", 3},
+                // EHLO no longer offers AUTH, and AUTH is refused, in a transaction too.
+                {"EHLO x", "250-mail.example.org\r\n250-PIPELINING\r\n250-SIZE 26214400\r\n250-8BITMIME\r\n"
+                           "250-ENHANCEDSTATUSCODES\r\n250 SMTPUTF8\r\n", 3},
+                {kAlicePlain.c_str(), "503 5.5.1 Error: already authenticated\r\n", 4},
+                {"MAIL FROM:<alice@example.org>", "250 2.1.0 Ok\r\n", 4},
+                {kAlicePlain.c_str(), "503 5.5.1 Error: already authenticated\r\n", 5},
+            });
+}
+
+TEST_CASE("on submission without TLS, MAIL asks for STARTTLS first, and AUTH for encryption",
+          "[smtp][protocol][check]") {
+  Policy pol = mx_policy();
+  pol.listener = Listener::submission;
+  Protocol p(pol);
+  FakeDriver d;
+  exchanges(p, d,
+            {
+                {"HELO x", "250 mail.example.org\r\n", 0},
+                {"MAIL FROM:<alice@example.org>", "530 5.7.0 Must issue a STARTTLS command first\r\n", 1},
+                {"EHLO x", "250-mail.example.org\r\n250-PIPELINING\r\n250-SIZE 26214400\r\n250-8BITMIME\r\n"
+                           "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 STARTTLS\r\n", 1},
+                {"AUTH PLAIN", "538 5.7.11 Encryption required for requested authentication mechanism\r\n", 2},
+            });
+  // Without a certificate there is nothing to ask for but AUTH.
+  pol.tls_available = false;
+  Protocol q(pol);
+  exchanges(q, d, {{"EHLO x", "250-mail.example.org\r\n250-PIPELINING\r\n250-SIZE 26214400\r\n250-8BITMIME\r\n"
+                              "250-ENHANCEDSTATUSCODES\r\n250 SMTPUTF8\r\n", 0},
+                   {"MAIL FROM:<alice@example.org>", "530 5.7.0 Authentication required\r\n", 1}});
+}
+
+TEST_CASE("HELP takes an optional topic and answers the same list", "[smtp][protocol][check]") {
+  Protocol p(mx_policy());
+  FakeDriver d;
+  exchanges(p, d, {{"help mail", "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY STARTTLS AUTH HELP\r\n", 0},
+                   {"QUIT", "221 2.0.0 mail.example.org closing connection\r\n", 0}});
+}
+
+TEST_CASE("BDAT counts toward the error budget, EXPN does not", "[smtp][protocol][check]") {
+  Policy pol = mx_policy();
+  pol.max_errors = 2;
+  Protocol p(pol);
+  FakeDriver d;
+  for (int i = 0; i < 5; ++i) CHECK(say(p, d, "EXPN list") == "502 5.5.1 Error: EXPN is not available\r\n");
+  CHECK(p.errors() == 0);
+  CHECK(say(p, d, "BDAT 10") == "502 5.5.1 Error: BDAT is not offered (no CHUNKING); use DATA\r\n");
+  Action a = p.on_line("BDAT 10 LAST");
+  CHECK(a.kind == Action::close);
+  CHECK(a.reply.render() == "421 4.7.0 mail.example.org Error: too many errors\r\n");
+  CHECK(std::string(p.state_name()) == "closed");
+}
+
+TEST_CASE("a close says why: QUIT or too many errors", "[smtp][protocol]") {
+  Policy pol = mx_policy();
+  pol.max_errors = 2;
+  {
+    Protocol p(pol);
+    Action a = p.on_line("NOOP");
+    CHECK(a.kind == Action::send);
+    CHECK(a.close_reason == CloseReason::none);
+    a = p.on_line("QUIT");
+    CHECK(a.kind == Action::close);
+    CHECK(a.close_reason == CloseReason::quit);
+    CHECK(std::string(close_reason_name(a.close_reason)) == "quit");
+  }
+  {
+    Protocol p(pol);
+    CHECK(p.on_line("FOO").close_reason == CloseReason::none);
+    Action a = p.on_line_too_long();
+    CHECK(a.kind == Action::close);
+    CHECK(a.reply.render() == "421 4.7.0 mail.example.org Error: too many errors\r\n");
+    CHECK(a.close_reason == CloseReason::too_many_errors);
+    CHECK(std::string(close_reason_name(a.close_reason)) == "too-many-errors");
+  }
+  {
+    // The error budget can run out in a side effect's answer too.
+    Protocol p(pol);
+    FakeDriver d;
+    play(p, d, {"C: EHLO x", "C: MAIL FROM:<a@b.example>", "C: RCPT TO:<nobody@example.org>", "S: 550 5.1.1"});
+    Action a = d.settle(p, p.on_line("RCPT TO:<off@example.org>"));
+    CHECK(a.kind == Action::close);
+    CHECK(a.close_reason == CloseReason::too_many_errors);
+  }
+}
