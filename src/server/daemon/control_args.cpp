@@ -26,6 +26,7 @@ std::optional<std::string> check_rule(const ArgRule& r, const json& args) {
   }
   const json& v = *it;
   switch (r.type) {
+    case ArgType::others_ignored: break;
     case ArgType::text:
       if (!v.is_string()) return fmt::format("argument \"{}\" must be a string", r.name);
       break;
@@ -50,13 +51,16 @@ std::optional<std::string> check_rule(const ArgRule& r, const json& args) {
 
 std::optional<std::string> check_args(std::string_view cmd, ArgRules rules, const json& args) {
   if (!args.is_object()) return std::string("the arguments must be a JSON object");
+  bool others_ignored = false;
+  for (const auto& r : rules) others_ignored = others_ignored || r.type == ArgType::others_ignored;
   for (const auto& [key, value] : args.items()) {
-    bool known = false;
-    for (const auto& r : rules) known = known || key == r.name;
+    bool known = others_ignored;
+    for (const auto& r : rules) known = known || (r.type != ArgType::others_ignored && key == r.name);
     if (!known) return fmt::format("{} takes no argument \"{}\"", cmd, key);
   }
   for (const auto& r : rules)
-    if (auto error = check_rule(r, args)) return error;
+    if (r.type != ArgType::others_ignored)
+      if (auto error = check_rule(r, args)) return error;
   return std::nullopt;
 }
 

@@ -23,7 +23,13 @@
 
 namespace shicks::daemon {
 
-enum class ArgType { text, text_list, whole_number, number };
+enum class ArgType {
+  text,
+  text_list,
+  whole_number,
+  number,
+  others_ignored,  // not an argument: any name the other rules do not list is let through
+};
 
 struct ArgRule {
   const char* name;
@@ -41,6 +47,8 @@ constexpr ArgRule opt_whole_number(const char* name) { return {name, ArgType::wh
 constexpr ArgRule opt_number(const char* name, double min, double max) {
   return {name, ArgType::number, false, min, max};
 }
+// ping, status and reload have always answered whatever arguments came with them.
+constexpr ArgRule others_ignored() { return {"*", ArgType::others_ignored, false}; }
 
 using ArgRules = std::initializer_list<ArgRule>;
 

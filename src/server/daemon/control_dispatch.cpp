@@ -22,10 +22,10 @@ namespace {
 
 // name, mutating, arguments, handler (its type is the kind: local, db, async, stream)
 const Command kCommands[] = {
-    {"ping", false, {}, ping},
-    {"status", false, {}, status},
+    {"ping", false, {others_ignored()}, ping},
+    {"status", false, {others_ignored()}, status},
     {"watch", false, {opt_number("interval_seconds", 0.1, 3600), opt_whole_number("since_seq")}, watch},
-    {"reload", true, {}, reload},
+    {"reload", true, {others_ignored()}, reload},
     {"user.add", true, {text("name"), text("password"), opt_text_list("addresses")}, user_add},
     {"user.del", true, {text("name")}, user_del},
     {"user.list", false, {}, user_list},
