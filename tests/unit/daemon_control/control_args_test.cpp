@@ -33,7 +33,7 @@ TEST_CASE("control args: null is absent for text and lists, the wrong type for n
   CHECK(check_args("c", {text("name")}, parse(R"({"name":null})")) == "missing argument \"name\"");
 }
 
-TEST_CASE("control args: lists hold strings; a required one is not empty, an optional one may be") {
+TEST_CASE("control args: lists hold strings, a required one is not empty, an optional one may be") {
   CHECK(check_args("c", {text_list("users")}, parse(R"({"users":[]})")) == "argument \"users\" must not be empty");
   CHECK_FALSE(check_args("c", {opt_text_list("users")}, parse(R"({"users":[]})")).has_value());
   CHECK(check_args("c", {text_list("users")}, parse(R"({"users":["a",null]})")) ==
