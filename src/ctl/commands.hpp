@@ -1,6 +1,6 @@
 #pragma once
 // shicksctl's commands: each one is a CLI11 subcommand, the control request it
-// sends (src/server/daemon/control_commands.cpp answers it) and how its answer is
+// sends (a row of src/server/daemon/control_dispatch.cpp answers it) and how its answer is
 // printed for people (--json prints the answer itself).
 #include <functional>
 #include <memory>

@@ -23,12 +23,13 @@
 #include <fmt/core.h>
 
 #include "common/log.hpp"
+#include "common/startup_error.hpp"
 #include "control/protocol.hpp"
-#include "server/daemon/control_commands.hpp"
+#include "server/daemon/control_dispatch.hpp"
 #include "server/net/connection_caps.hpp"
 #include "server/net/session_registry.hpp"
 #include "server/net/spawn.hpp"
-#include "server/store/schema.hpp"
+#include "server/services/context.hpp"
 
 namespace shicks::daemon {
 namespace fs = std::filesystem;
@@ -48,21 +49,21 @@ bool peer_allowed(const PeerCred& peer, unsigned daemon_uid, long group_gid) {
 struct ControlServer::Impl {
   asio::io_context& io;
   const config::Config& cfg;
-  services::Stats& stats;
-  CommandContext commands;
+  Control control;
   stream_protocol::acceptor acceptor;
   long group_gid = -1;
   std::string path;
   ino_t inode = 0;
-  net::SessionRegistry sessions;  // closed at shutdown (shicks-top keeps one open)
+  net::SessionRegistry connections;  // the control connections, closed at shutdown (shicks-top keeps one open)
   // control.max_clients: every allowed connection holds a slot while it is open (a
   // `watch` stream, as shicks-top keeps, for its whole life).
   std::shared_ptr<net::ConnectionCaps> clients;
 
-  Impl(asio::io_context& io, const config::Config& cfg, services::Stats& stats, store::DbPool& pool, services::SettingsCache* settings,
-       net::SessionRegistry& mail_sessions, std::function<void()> r, services::SpamCache* spam)
-      : io(io), cfg(cfg), stats(stats), commands{cfg, stats, pool, settings, std::move(r), spam, &mail_sessions, {}, nullptr},
-        acceptor(io),
+  Impl(services::ServerContext& server, std::function<void()> reload)
+      : io(server.io),
+        cfg(server.cfg),
+        control{server, std::move(reload)},
+        acceptor(server.io),
         path(cfg.server.control_socket.string()),
         clients(net::ConnectionCaps::make(cfg.control.max_clients, {cfg.control.max_clients})) {}
 };
@@ -141,7 +142,7 @@ asio::awaitable<void> refuse_busy(stream_protocol::socket& sock, ControlServer::
 
 asio::awaitable<void> control_session(stream_protocol::socket sock, ControlServer::Impl& impl) {
   PeerCred peer = credentials(sock.native_handle());
-  std::string sid = impl.stats.next_session_id('c');
+  std::string sid = impl.control.server.stats.next_session_id('c');
   if (!peer_allowed(peer, ::geteuid(), impl.group_gid)) {
     log::Event(log::Level::warn, sid, "control.refused").kv("uid", peer.uid).kv("user", peer.user).kv("pid", peer.pid);
     std::string msg = fmt::format("permission denied: user {} is neither root nor a member of group {}", peer.user,
@@ -170,7 +171,7 @@ asio::awaitable<void> control_session(stream_protocol::socket sock, ControlServe
     std::error_code ignored;
     raw->close(ignored);
   };
-  net::Registration registration(impl.sessions, impl.sessions.add(sock.get_executor(), close_fn));
+  net::Registration registration(impl.connections, impl.connections.add(sock.get_executor(), close_fn));
   std::string buf;
   const std::size_t max = std::size_t(impl.cfg.control.max_request_bytes);
   for (;;) {
@@ -184,20 +185,8 @@ asio::awaitable<void> control_session(stream_protocol::socket sock, ControlServe
     if (ec) break;  // EOF or reset: the client is done
     std::string line = buf.substr(0, n);
     buf.erase(0, n);
-    impl.stats.control_requests++;
-    auto req = control::decode_request(line);
-    std::string out;
-    if (!req) {
-      out = control::encode_error(0, req.error());
-    } else if (req->cmd == "watch") {
-      // The rest of this connection is the stream.
-      co_await run_watch(sock, *req, peer, sid, impl.commands);
-      break;
-    } else {
-      auto resp = co_await run_command(*req, peer, sid, impl.commands);
-      out = control::encode_response(resp);
-    }
-    co_await send(sock, out);
+    bool more = co_await dispatch(sock, line, peer, sid, impl.control);
+    if (!more) break;
   }
 }
 
@@ -230,10 +219,8 @@ bool socket_answers(const std::string& path) {
 
 }  // namespace
 
-ControlServer::ControlServer(asio::io_context& io, const config::Config& cfg, services::Stats& stats, store::DbPool& pool,
-                             services::SettingsCache* settings, net::SessionRegistry& sessions, std::function<void()> reload,
-                             services::SpamCache* spam)
-    : impl_(std::make_unique<Impl>(io, cfg, stats, pool, settings, sessions, std::move(reload), spam)) {}
+ControlServer::ControlServer(services::ServerContext& server, std::function<void()> reload)
+    : impl_(std::make_unique<Impl>(server, std::move(reload))) {}
 
 ControlServer::~ControlServer() { close(); }
 
@@ -276,7 +263,7 @@ void ControlServer::bind() {
 void ControlServer::start() {
   auto loop = accept_loop(*impl_);
   net::spawn(impl_->io.get_executor(), std::move(loop), "control accept");
-  impl_->stats.add_listener({"control", impl_->path});
+  impl_->control.server.stats.add_listener({"control", impl_->path});
   log::info("listen").kv("service", "control").kv("address", impl_->path);
   std::printf("control socket is up & running on %s\n", impl_->path.c_str());
   std::fflush(stdout);
@@ -286,15 +273,9 @@ void ControlServer::close() {
   if (!impl_ || !impl_->acceptor.is_open()) return;
   std::error_code ec;
   impl_->acceptor.close(ec);
-  impl_->sessions.shutdown_all();
+  impl_->connections.shutdown_all();
   struct stat st{};
   if (::lstat(impl_->path.c_str(), &st) == 0 && st.st_ino == impl_->inode) ::unlink(impl_->path.c_str());
 }
-
-void ControlServer::set_relay_wakeup(std::function<void()> wake) { impl_->commands.wake_relay = std::move(wake); }
-
-void ControlServer::set_address_cache(services::AddressCache* cache) { impl_->commands.addresses = cache; }
-
-void ControlServer::set_throttle(auth::Throttle* throttle) { impl_->commands.throttle = throttle; }
 
 }  // namespace shicks::daemon

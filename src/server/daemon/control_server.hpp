@@ -7,23 +7,9 @@
 #include <string>
 #include <vector>
 
-#include <asio/io_context.hpp>
-#include <asio/local/stream_protocol.hpp>
-
-#include "server/config/config.hpp"
-#include "server/services/stats.hpp"
-#include "server/net/session_registry.hpp"
-#include "server/store/db_pool.hpp"
-
-namespace shicks::auth {
-class Throttle;
-}
-
 namespace shicks::services {
-class AddressCache;
-class SettingsCache;
-class SpamCache;
-}  // namespace shicks::services
+struct ServerContext;
+}
 
 namespace shicks::daemon {
 
@@ -41,12 +27,9 @@ bool peer_allowed(const PeerCred& peer, unsigned daemon_uid, long group_gid);
 
 class ControlServer {
  public:
-  // `settings` and `spam` (may be null) are told at once about settings and spam
-  // keywords changed through the socket. `sessions`: the SMTP and POP3 sessions,
-  // listed and ended through the socket.
-  ControlServer(asio::io_context& io, const config::Config& cfg, services::Stats& stats, store::DbPool& pool,
-                services::SettingsCache* settings, net::SessionRegistry& sessions, std::function<void()> reload,
-                services::SpamCache* spam = nullptr);
+  // The commands act on `server` (the same context the sessions share); `reload` is
+  // what `shicksctl reload` runs (SIGHUP's work). `server` outlives this object.
+  ControlServer(services::ServerContext& server, std::function<void()> reload);
   ~ControlServer();
 
   // Replaces a stale socket file, refuses when a live daemon answers on it, binds,
@@ -54,12 +37,6 @@ class ControlServer {
   void bind();
   void start();  // prints "control socket is up & running on PATH"
   void close();  // stops accepting and removes the socket file
-  // `queue flush` calls this after making the queue due (wakes the relay runner).
-  void set_relay_wakeup(std::function<void()> wake);
-  // Cleared after every mutating command (users and addresses may have changed).
-  void set_address_cache(services::AddressCache* cache);
-  // The failed-login throttle: `auth bans` lists it, `auth unban` lifts a ban.
-  void set_throttle(auth::Throttle* throttle);
 
   struct Impl;
 

@@ -153,8 +153,7 @@ class Runtime {
       ctx->wake_relay = [r = runner.get()] { r->wake(); };
       listeners = std::make_unique<Listeners>(*ctx);
       listeners->bind_all();
-      control = std::make_unique<ControlServer>(io, cfg_, stats_, *pool, settings.get(), sessions_,
-                                                [this] { reload(); }, spam.get());
+      control = std::make_unique<ControlServer>(*ctx, [this] { reload(); });
       bool socket_dir_created = !fs::exists(cfg_.server.control_socket.parent_path());
       control->bind();
       if (account) {
@@ -164,9 +163,6 @@ class Runtime {
       if (managed) managed->start();
       prepare_database(opts, *settings, *spam, *pop3_leases);
       if (managed) supervise(io, *managed, *pool);
-      control->set_relay_wakeup(ctx->wake_relay);
-      control->set_address_cache(addresses.get());
-      control->set_throttle(&throttle_);
       listeners->start();
       pop3_leases->start();
       pop3_leases_ = pop3_leases.get();
