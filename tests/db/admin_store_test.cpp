@@ -11,7 +11,6 @@
 
 using namespace shicks;
 using namespace shicks::store;
-namespace admin = shicks::store::admin;
 using shicks::testing::ScratchDatabase;
 
 namespace {

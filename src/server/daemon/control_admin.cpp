@@ -17,7 +17,6 @@
 
 namespace shicks::daemon::commands {
 using nlohmann::json;
-namespace admin = store::admin;
 
 namespace {
 

@@ -15,7 +15,6 @@
 
 namespace shicks::daemon::answers {
 using nlohmann::json;
-namespace admin = store::admin;
 
 // {"name","enabled","created_at","last_login_at","address_count","messages","mailbox_bytes"}
 json user(const admin::UserSummary& s);

@@ -35,7 +35,7 @@ struct ProbeJob {
     store::ping(c);
     Probe p;
     p.server_version = c.server_version();
-    p.relay_queue = store::admin::queue_length(c);
+    p.relay_queue = admin::queue_length(c);
     return p;
   }
 };

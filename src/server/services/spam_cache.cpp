@@ -104,7 +104,7 @@ void import_default_keywords(store::Connection& c, const config::Config& cfg) {
     log::info("spam.defaults").kv("file", file.string()).kv("imported", 0);
     return;
   }
-  auto r = store::admin::import_keywords(c, keywords);
+  auto r = admin::import_keywords(c, keywords);
   if (!r) {
     log::warn("spam.defaults_refused").kv("file", file.string()).kv("reason", r.error());
     return;

@@ -15,7 +15,9 @@
 #include "server/store/settings_store.hpp"
 #include "server/store/sql.hpp"
 
-namespace shicks::store::admin {
+namespace shicks::admin {
+
+using namespace shicks::store;
 namespace {
 
 constexpr const char* kSettingsCounter = "settings";
@@ -580,4 +582,4 @@ Outcome<QueueDeleted> delete_queue(Connection& c, std::uint64_t id) {
   });
 }
 
-}  // namespace shicks::store::admin
+}  // namespace shicks::admin

@@ -15,7 +15,9 @@
 #include "common/expected.hpp"
 #include "server/store/connection.hpp"
 
-namespace shicks::store::admin {
+namespace shicks::admin {
+
+using store::Connection;
 
 template <class T>
 using Outcome = Expected<T, std::string>;  // error: the refusal, for the administrator
@@ -166,4 +168,4 @@ struct QueueDeleted {
 // Deletes one row (no bounce) and the body when nothing else holds it.
 Outcome<QueueDeleted> delete_queue(Connection& c, std::uint64_t id);
 
-}  // namespace shicks::store::admin
+}  // namespace shicks::admin

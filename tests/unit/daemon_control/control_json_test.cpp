@@ -9,7 +9,6 @@
 using namespace shicks;
 using namespace shicks::daemon;
 using nlohmann::json;
-namespace admin = store::admin;
 
 namespace {
 
