@@ -138,7 +138,15 @@ Expected<Config, std::vector<Problem>> load_string(std::string_view text, const 
 }  // namespace shicks::config
 
 namespace shicks::config {
-// Every effective setting as "section.key" -> text (lists joined with ", "); used to
-// tell, at SIGHUP, which keys changed.
+// Every effective setting as "section.key" -> text (lists joined with ", ", a secret
+// as "(set)" or ""); used to tell, at SIGHUP, which keys changed.
 std::map<std::string, std::string> flatten(const Config& c);
+
+// Every key shicks.toml may hold, as the loader's schema lists them.
+struct KeyInfo {
+  std::string name;     // "section.key"
+  std::string type;     // as man/shicks.toml.5 gives it: "integer, 1 to 3600", "path", "list of addresses"
+  bool secret = false;  // flatten() shows only whether it is set
+};
+std::vector<KeyInfo> keys();
 }  // namespace shicks::config

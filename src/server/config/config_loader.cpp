@@ -43,49 +43,71 @@ struct Ctx {
 
 int line_of(const toml::node& n) { return int(n.source().begin.line); }
 
+// A key's rule: how its TOML value is checked and stored, how flatten() shows the
+// stored value, and its type as man/shicks.toml.5 writes it ("integer, 1 to 3600").
 using Setter = std::function<void(const std::string& name, const toml::node&, Ctx&)>;
+struct Rule {
+  Setter set;
+  std::function<std::string()> show;
+  std::string type;
+  bool secret = false;  // shown only as set or not
+};
 struct KeyDef {
   const char* key;
-  Setter set;
+  Rule rule;
 };
 
-Setter string_into(std::string& dst) {
-  return [&dst](const std::string& name, const toml::node& n, Ctx& ctx) {
+Rule string_into(std::string& dst) {
+  auto set = [&dst](const std::string& name, const toml::node& n, Ctx& ctx) {
     if (auto v = n.value_exact<std::string>()) dst = *v;
     else ctx.error(line_of(n), fmt::format("{} must be a string", name));
   };
+  return {set, [&dst] { return dst; }, "string"};
 }
 
-Setter path_into(fs::path& dst) {
-  return [&dst](const std::string& name, const toml::node& n, Ctx& ctx) {
+// A string flatten() never shows: it says only whether one is set.
+Rule secret_into(std::string& dst) {
+  Rule r = string_into(dst);
+  r.show = [&dst] { return std::string(dst.empty() ? "" : "(set)"); };
+  r.secret = true;
+  return r;
+}
+
+Rule path_into(fs::path& dst) {
+  auto set = [&dst](const std::string& name, const toml::node& n, Ctx& ctx) {
     auto v = n.value_exact<std::string>();
     if (!v) return ctx.error(line_of(n), fmt::format("{} must be a string (a path)", name));
     if (v->empty()) return ctx.error(line_of(n), fmt::format("{} must not be empty", name));
     dst = *v;
   };
+  return {set, [&dst] { return dst.string(); }, "path"};
 }
 
 template <class U>
-Setter uint_into(U& dst, std::uint64_t min, std::uint64_t max) {
-  return [&dst, min, max](const std::string& name, const toml::node& n, Ctx& ctx) {
+Rule uint_into(U& dst, std::uint64_t min, std::uint64_t max) {
+  auto set = [&dst, min, max](const std::string& name, const toml::node& n, Ctx& ctx) {
     auto v = n.value_exact<std::int64_t>();
     if (!v) return ctx.error(line_of(n), fmt::format("{} must be an integer", name));
     if (*v < 0 || std::uint64_t(*v) < min || std::uint64_t(*v) > max)
       return ctx.error(line_of(n), fmt::format("{} must be between {} and {}, not {}", name, min, max, *v));
     dst = U(*v);
   };
+  return {set, [&dst] { return std::to_string(dst); }, fmt::format("integer, {} to {}", min, max)};
 }
 
-Setter bool_into(bool& dst) {
-  return [&dst](const std::string& name, const toml::node& n, Ctx& ctx) {
+Rule bool_into(bool& dst) {
+  auto set = [&dst](const std::string& name, const toml::node& n, Ctx& ctx) {
     if (auto v = n.value_exact<bool>()) dst = *v;
     else ctx.error(line_of(n), fmt::format("{} must be true or false", name));
   };
+  return {set, [&dst] { return std::string(dst ? "true" : "false"); }, "boolean"};
 }
 
+// `what` names one entry for errors ("an address:port"), `type` the key for the
+// manual ("list of addresses").
 template <class T>
-Setter list_into(std::vector<T>& dst, const char* what, const char* example) {
-  return [&dst, what, example](const std::string& name, const toml::node& n, Ctx& ctx) {
+Rule list_into(std::vector<T>& dst, const char* what, const char* example, const char* type) {
+  auto set = [&dst, what, example](const std::string& name, const toml::node& n, Ctx& ctx) {
     const toml::array* arr = n.as_array();
     if (!arr) return ctx.error(line_of(n), fmt::format("{} must be a list of {} such as [\"{}\"]", name, what, example));
     std::vector<T> out;
@@ -105,20 +127,30 @@ Setter list_into(std::vector<T>& dst, const char* what, const char* example) {
     }
     dst = std::move(out);
   };
+  auto show = [&dst] {
+    std::string out;
+    for (const auto& x : dst) out += (out.empty() ? "" : ", ") + x.to_string();
+    return out;
+  };
+  return {set, show, type};
 }
 
-Setter db_mode_into(DatabaseMode& dst) {
-  return [&dst](const std::string& name, const toml::node& n, Ctx& ctx) {
+Rule db_mode_into(DatabaseMode& dst) {
+  auto set = [&dst](const std::string& name, const toml::node& n, Ctx& ctx) {
     auto v = n.value_exact<std::string>();
     if (v && *v == "managed") dst = DatabaseMode::managed;
     else if (v && *v == "external") dst = DatabaseMode::external;
     else ctx.error(line_of(n), fmt::format("{} must be \"managed\" or \"external\"", name));
   };
+  return {set, [&dst] { return std::string(dst == DatabaseMode::managed ? "managed" : "external"); }, "string"};
 }
 
+// Every key of shicks.toml, by section, bound to the fields of `c`: its name, its rule
+// and where it is stored. The loader, flatten() and keys() all read this one list.
 std::map<std::string, std::vector<KeyDef>> schema(Config& c) {
   const char* listen_what = "an address:port";
   const char* listen_ex = "127.0.0.1:25";
+  const char* addresses = "list of addresses";
   std::map<std::string, std::vector<KeyDef>> s;
   s["server"] = {
       {"hostname", string_into(c.server.hostname)},
@@ -142,7 +174,7 @@ std::map<std::string, std::vector<KeyDef>> schema(Config& c) {
       {"port", uint_into(c.database.port, 1, 65535)},
       {"socket", path_into(c.database.socket)},
       {"user", string_into(c.database.user)},
-      {"password", string_into(c.database.password)},
+      {"password", secret_into(c.database.password)},
       {"password_file", path_into(c.database.password_file)},
       {"allow_unsafe_durability", bool_into(c.database.allow_unsafe_durability)},
       {"pool_size", uint_into(c.database.pool_size, 1, 64)},
@@ -156,10 +188,10 @@ std::map<std::string, std::vector<KeyDef>> schema(Config& c) {
       {"buffer_pool_bytes", uint_into(c.database.buffer_pool_bytes, 8u << 20, std::uint64_t(1) << 40)},
   };
   s["smtp"] = {
-      {"listen", list_into(c.smtp.listen, listen_what, listen_ex)},
-      {"submission_listen", list_into(c.smtp.submission_listen, listen_what, "127.0.0.1:587")},
-      {"smtps_listen", list_into(c.smtp.smtps_listen, listen_what, "127.0.0.1:465")},
-      {"trusted_networks", list_into(c.smtp.trusted_networks, "a network", "127.0.0.0/8")},
+      {"listen", list_into(c.smtp.listen, listen_what, listen_ex, addresses)},
+      {"submission_listen", list_into(c.smtp.submission_listen, listen_what, "127.0.0.1:587", addresses)},
+      {"smtps_listen", list_into(c.smtp.smtps_listen, listen_what, "127.0.0.1:465", addresses)},
+      {"trusted_networks", list_into(c.smtp.trusted_networks, "a network", "127.0.0.0/8", "list of networks")},
       {"max_message_size_bytes", uint_into(c.smtp.max_message_size_bytes, 1024, std::uint64_t(4) << 30)},
       {"max_recipients", uint_into(c.smtp.max_recipients, 1, 100000)},
       {"command_timeout_seconds", uint_into(c.smtp.command_timeout_seconds, 1, 3600)},
@@ -170,8 +202,8 @@ std::map<std::string, std::vector<KeyDef>> schema(Config& c) {
       {"max_connections", uint_into(c.smtp.max_connections, 1, 1000000)},
   };
   s["pop3"] = {
-      {"listen", list_into(c.pop3.listen, listen_what, "127.0.0.1:110")},
-      {"pop3s_listen", list_into(c.pop3.pop3s_listen, listen_what, "127.0.0.1:995")},
+      {"listen", list_into(c.pop3.listen, listen_what, "127.0.0.1:110", addresses)},
+      {"pop3s_listen", list_into(c.pop3.pop3s_listen, listen_what, "127.0.0.1:995", addresses)},
       {"autologout_seconds", uint_into(c.pop3.autologout_seconds, 1, 86400)},
       {"max_line_bytes", uint_into(c.pop3.max_line_bytes, 256, 1u << 20)},
       {"max_errors", uint_into(c.pop3.max_errors, 1, 1000)},
@@ -318,7 +350,7 @@ Expected<Config, std::vector<Problem>> load_string(std::string_view text, const 
         continue;
       }
       c.lines[full] = kline;
-      def->set(full, value, ctx);
+      def->rule.set(full, value, ctx);
     }
   }
   validate(c, ctx);
@@ -345,66 +377,19 @@ Expected<Config, std::vector<Problem>> load(const fs::path& path) {
 namespace shicks::config {
 
 std::map<std::string, std::string> flatten(const Config& c) {
+  Config copy = c;  // schema() binds its rules to a Config they may write; this one is only read
   std::map<std::string, std::string> m;
-  auto list = [](const auto& v) {
-    std::string out;
-    for (const auto& x : v) out += (out.empty() ? "" : ", ") + x.to_string();
-    return out;
-  };
-  auto b = [](bool v) { return std::string(v ? "true" : "false"); };
-  m["server.hostname"] = c.server.hostname;
-  m["server.state_dir"] = c.server.state_dir.string();
-  m["server.control_socket"] = c.server.control_socket.string();
-  m["server.threads"] = std::to_string(c.server.threads);
-  m["server.log_level"] = c.server.log_level;
-  m["server.user"] = c.server.user;
-  m["server.shutdown_timeout_seconds"] = std::to_string(c.server.shutdown_timeout_seconds);
-  m["server.max_connections"] = std::to_string(c.server.max_connections);
-  m["control.group"] = c.control.group;
-  m["control.max_request_bytes"] = std::to_string(c.control.max_request_bytes);
-  m["control.max_clients"] = std::to_string(c.control.max_clients);
-  m["database.mode"] = c.database.mode == DatabaseMode::managed ? "managed" : "external";
-  m["database.name"] = c.database.name;
-  m["database.host"] = c.database.host;
-  m["database.port"] = std::to_string(c.database.port);
-  m["database.socket"] = c.database.socket.string();
-  m["database.user"] = c.database.user;
-  m["database.password"] = c.database.password.empty() ? "" : "(set)";
-  m["database.password_file"] = c.database.password_file.string();
-  m["database.allow_unsafe_durability"] = b(c.database.allow_unsafe_durability);
-  m["database.pool_size"] = std::to_string(c.database.pool_size);
-  m["database.queue_limit"] = std::to_string(c.database.queue_limit);
-  m["database.connect_timeout_seconds"] = std::to_string(c.database.connect_timeout_seconds);
-  m["database.read_timeout_seconds"] = std::to_string(c.database.read_timeout_seconds);
-  m["database.write_timeout_seconds"] = std::to_string(c.database.write_timeout_seconds);
-  m["database.mariadbd"] = c.database.mariadbd.string();
-  m["database.install_db"] = c.database.install_db.string();
-  m["database.start_timeout_seconds"] = std::to_string(c.database.start_timeout_seconds);
-  m["database.buffer_pool_bytes"] = std::to_string(c.database.buffer_pool_bytes);
-  m["smtp.listen"] = list(c.smtp.listen);
-  m["smtp.submission_listen"] = list(c.smtp.submission_listen);
-  m["smtp.smtps_listen"] = list(c.smtp.smtps_listen);
-  m["smtp.trusted_networks"] = list(c.smtp.trusted_networks);
-  m["smtp.max_message_size_bytes"] = std::to_string(c.smtp.max_message_size_bytes);
-  m["smtp.max_recipients"] = std::to_string(c.smtp.max_recipients);
-  m["smtp.command_timeout_seconds"] = std::to_string(c.smtp.command_timeout_seconds);
-  m["smtp.data_timeout_seconds"] = std::to_string(c.smtp.data_timeout_seconds);
-  m["smtp.max_line_bytes"] = std::to_string(c.smtp.max_line_bytes);
-  m["smtp.max_errors"] = std::to_string(c.smtp.max_errors);
-  m["smtp.max_connections_per_ip"] = std::to_string(c.smtp.max_connections_per_ip);
-  m["smtp.max_connections"] = std::to_string(c.smtp.max_connections);
-  m["pop3.listen"] = list(c.pop3.listen);
-  m["pop3.pop3s_listen"] = list(c.pop3.pop3s_listen);
-  m["pop3.autologout_seconds"] = std::to_string(c.pop3.autologout_seconds);
-  m["pop3.max_line_bytes"] = std::to_string(c.pop3.max_line_bytes);
-  m["pop3.max_errors"] = std::to_string(c.pop3.max_errors);
-  m["pop3.max_connections_per_ip"] = std::to_string(c.pop3.max_connections_per_ip);
-  m["pop3.max_connections"] = std::to_string(c.pop3.max_connections);
-  m["pop3.lock_wait_seconds"] = std::to_string(c.pop3.lock_wait_seconds);
-  m["tls.cert_file"] = c.tls.cert_file.string();
-  m["tls.key_file"] = c.tls.key_file.string();
-  m["spam.default_keywords_file"] = c.spam.default_keywords_file.string();
+  for (const auto& [section, defs] : schema(copy))
+    for (const auto& d : defs) m[section + "." + d.key] = d.rule.show();
   return m;
+}
+
+std::vector<KeyInfo> keys() {
+  Config c;
+  std::vector<KeyInfo> out;
+  for (const auto& [section, defs] : schema(c))
+    for (const auto& d : defs) out.push_back({section + "." + d.key, d.rule.type, d.rule.secret});
+  return out;
 }
 
 }  // namespace shicks::config
