@@ -2,6 +2,11 @@
 // shicks.toml as plain structs. The default member initialisers below are the one
 // source of defaults: the loader only overrides what the file sets, and
 // man/shicks.toml.5 documents these same values.
+//
+// Adding a key: its field here, its row in schema() (config_loader.cpp: name, rule,
+// field; the loader, flatten() and keys() follow from it), its entry in
+// man/shicks.toml.5 (tests/unit/config/config_keys_test.cpp checks the page against
+// the schema), shicks.toml when the repository's file shows it, and a test of its rule.
 #include <cstdint>
 #include <filesystem>
 #include <map>

@@ -7,31 +7,61 @@
 
 namespace shicks::config {
 
+namespace {
+// One row of the table; the key's type decides the kind of rule a row may have.
+RuntimeSetting boolean(Setting<bool> key, std::string_view default_value, std::string_view description) {
+  return {key.name, default_value, description, {SettingRule::Kind::boolean, {}, 0, 0}};
+}
+RuntimeSetting integer(Setting<unsigned> key, std::string_view default_value, std::uint64_t min, std::uint64_t max,
+                       std::string_view description) {
+  return {key.name, default_value, description, {SettingRule::Kind::integer, {}, min, max}};
+}
+RuntimeSetting choice(Setting<std::string> key, std::string_view default_value,
+                      std::vector<std::string_view> choices, std::string_view description) {
+  return {key.name, default_value, description, {SettingRule::Kind::choice, std::move(choices), 0, 0}};
+}
+RuntimeSetting host(Setting<std::string> key, std::string_view default_value, std::string_view description) {
+  return {key.name, default_value, description, {SettingRule::Kind::host, {}, 0, 0}};
+}
+RuntimeSetting text(Setting<std::string> key, std::string_view default_value, std::string_view description) {
+  return {key.name, default_value, description, {SettingRule::Kind::text, {}, 0, 0}};
+}
+RuntimeSetting secret(RuntimeSetting row) {
+  row.secret = true;
+  return row;
+}
+}  // namespace
+
 const std::vector<RuntimeSetting>& runtime_settings() {
+  using namespace setting;
+  constexpr std::uint64_t kDay = 86400;
   static const std::vector<RuntimeSetting> list = {
-      {"auth.allow_plaintext_on_loopback", "true",
-       "accept USER/PASS and AUTH without TLS from loopback clients (never from others)"},
-      {"auth.max_failures", "5", "failed logins from one IP before it is banned for auth.ban_seconds"},
-      {"auth.ban_seconds", "300", "how long an IP that failed too often may not log in"},
-      {"pop3.lease_seconds", "30",
-       "lifetime of a POP3 maildrop lock; renewed every third of it while its session lives, so a crashed "
-       "daemon's locks are free after at most this long"},
-      {"relay.host", "", "smarthost for non-local recipients; empty = no relaying"},
-      {"relay.port", "25", "smarthost port"},
-      {"relay.tls", "starttls", "none, starttls or tls (implicit)"},
-      {"relay.tls_verify", "true", "verify the smarthost's certificate"},
-      {"relay.username", "", "AUTH user at the smarthost; empty = no AUTH"},
-      {"relay.password", "", "AUTH password at the smarthost", true},
-      {"relay.allow_plaintext_auth", "false",
-       "send the AUTH password without TLS (relay.tls none) to a relay that is not on loopback: only for a relay "
-       "on a trusted network"},
-      {"relay.retry_initial_seconds", "300", "first retry delay after a temporary failure (doubles each time)"},
-      {"relay.retry_max_seconds", "3600", "longest delay between two retries"},
-      {"relay.max_lifetime_seconds", "432000", "give up and bounce after this long (default 5 days)"},
-      {"smtp.sender_must_match_auth", "true", "authenticated senders may only use their own addresses in MAIL FROM"},
-      {"smtp.submission_bare_lf", "normalise",
-       "a bare LF in DATA on submission and SMTPS after AUTH: normalise (stored as CRLF) or reject (550 5.5.2)"},
-      {"spam.action", "tag", "tag, reject or off"},
+      boolean(auth_allow_plaintext_on_loopback, "true",
+              "accept USER/PASS and AUTH without TLS from loopback clients (never from others)"),
+      integer(auth_max_failures, "5", 1, 1000, "failed logins from one IP before it is banned for auth.ban_seconds"),
+      integer(auth_ban_seconds, "300", 1, kDay * 7, "how long an IP that failed too often may not log in"),
+      integer(pop3_lease_seconds, "30", 3, kDay,
+              "lifetime of a POP3 maildrop lock; renewed every third of it while its session lives, so a crashed "
+              "daemon's locks are free after at most this long"),
+      host(relay_host, "", "smarthost for non-local recipients; empty = no relaying"),
+      integer(relay_port, "25", 1, 65535, "smarthost port"),
+      choice(relay_tls, "starttls", {"none", "starttls", "tls"}, "none, starttls or tls (implicit)"),
+      boolean(relay_tls_verify, "true", "verify the smarthost's certificate"),
+      text(relay_username, "", "AUTH user at the smarthost; empty = no AUTH"),
+      secret(text(relay_password, "", "AUTH password at the smarthost")),
+      boolean(relay_allow_plaintext_auth, "false",
+              "send the AUTH password without TLS (relay.tls none) to a relay that is not on loopback: only for a "
+              "relay on a trusted network"),
+      integer(relay_retry_initial_seconds, "300", 1, kDay,
+              "first retry delay after a temporary failure (doubles each time)"),
+      integer(relay_retry_max_seconds, "3600", 1, kDay * 7, "longest delay between two retries"),
+      integer(relay_max_lifetime_seconds, "432000", 60, kDay * 60,
+              "give up and bounce after this long (default 5 days)"),
+      boolean(smtp_sender_must_match_auth, "true",
+              "authenticated senders may only use their own addresses in MAIL FROM"),
+      choice(smtp_submission_bare_lf, "normalise", {"normalise", "reject"},
+             "a bare LF in DATA on submission and SMTPS after AUTH: normalise (stored as CRLF) or reject (550 5.5.2)"),
+      choice(spam_action, "tag", {"tag", "reject", "off"}, "tag, reject or off"),
   };
   return list;
 }
@@ -43,7 +73,7 @@ const RuntimeSetting* find_runtime_setting(std::string_view name) {
 }
 
 namespace {
-std::optional<std::string> one_of(std::string_view name, std::string_view v, std::initializer_list<std::string_view> ok) {
+std::optional<std::string> one_of(std::string_view name, std::string_view v, const std::vector<std::string_view>& ok) {
   for (auto o : ok)
     if (v == o) return std::nullopt;
   std::string list;
@@ -56,6 +86,13 @@ std::optional<std::string> number(std::string_view name, std::string_view v, std
   if (!n || *n < min || *n > max) return fmt::format("{} must be a whole number from {} to {}", name, min, max);
   return std::nullopt;
 }
+
+std::optional<std::string> host_name(std::string_view name, std::string_view v) {
+  for (char c : v)
+    if (!is_ascii_alpha(c) && !is_ascii_digit(c) && c != '.' && c != '-' && c != ':' && c != '[' && c != ']')
+      return fmt::format("{} \"{}\" is not a host name or address", name, v);
+  return std::nullopt;
+}
 }  // namespace
 
 std::optional<std::string> validate_runtime_setting(std::string_view name, std::string_view v) {
@@ -63,24 +100,13 @@ std::optional<std::string> validate_runtime_setting(std::string_view name, std::
   if (!s) return fmt::format("unknown setting {}", name);
   for (unsigned char c : v)
     if (c < 0x20 || c == 0x7f) return fmt::format("{} must not contain control characters", name);
-  if (name == "auth.allow_plaintext_on_loopback" || name == "relay.tls_verify" ||
-      name == "relay.allow_plaintext_auth" || name == "smtp.sender_must_match_auth")
-    return one_of(name, v, {"true", "false"});
-  if (name == "auth.max_failures") return number(name, v, 1, 1000);
-  if (name == "auth.ban_seconds") return number(name, v, 1, 86400 * 7);
-  if (name == "pop3.lease_seconds") return number(name, v, 3, 86400);
-  if (name == "relay.port") return number(name, v, 1, 65535);
-  if (name == "relay.tls") return one_of(name, v, {"none", "starttls", "tls"});
-  if (name == "relay.retry_initial_seconds") return number(name, v, 1, 86400);
-  if (name == "relay.retry_max_seconds") return number(name, v, 1, 86400 * 7);
-  if (name == "relay.max_lifetime_seconds") return number(name, v, 60, 86400 * 60);
-  if (name == "spam.action") return one_of(name, v, {"tag", "reject", "off"});
-  if (name == "smtp.submission_bare_lf") return one_of(name, v, {"normalise", "reject"});
-  if (name == "relay.host") {
-    for (char c : v)
-      if (!is_ascii_alpha(c) && !is_ascii_digit(c) && c != '.' && c != '-' && c != ':' && c != '[' && c != ']')
-        return fmt::format("relay.host \"{}\" is not a host name or address", v);
-    return std::nullopt;
+  const SettingRule& rule = s->rule;
+  switch (rule.kind) {
+    case SettingRule::Kind::boolean: return one_of(name, v, {"true", "false"});
+    case SettingRule::Kind::choice: return one_of(name, v, rule.choices);
+    case SettingRule::Kind::integer: return number(name, v, rule.min, rule.max);
+    case SettingRule::Kind::host: return host_name(name, v);
+    case SettingRule::Kind::text: break;
   }
   if (v.size() > 255) return fmt::format("{} is longer than 255 characters", name);
   return std::nullopt;

@@ -13,17 +13,26 @@
 #include <optional>
 #include <string>
 
+#include "server/config/runtime_settings.hpp"
+
 namespace shicks::config {
 
 class SettingsSnapshot {
  public:
-  using Values = std::map<std::string, std::string>;
+  using Values = std::map<std::string, std::string, std::less<>>;
 
   // Every row of the table, read after the counter showed `version` (so the rows
   // hold at least every write up to it). Returns whether it was taken.
   bool apply(Values values, std::uint64_t version);
 
   std::optional<std::string> find(const std::string& name) const;
+
+  // A setting's value, typed: the one read from the table, else its default. A value
+  // that cannot be read as the key's type -- only a hand edit of the table stores one,
+  // `shicksctl config set` validates -- reads as the default.
+  std::string get(Setting<std::string> key) const;
+  bool get(Setting<bool> key) const;
+  unsigned get(Setting<unsigned> key) const;
   std::uint64_t version() const { return version_; }
 
  private:

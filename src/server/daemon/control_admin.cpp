@@ -194,7 +194,7 @@ asio::awaitable<Result> relay_test(const Args&, Control& ctl, Log& what) {
     Result refused = unexpected(std::string("no relay is configured (shicksctl relay set --host HOST)"));
     co_return refused;
   }
-  json r = {{"host", settings.host}, {"port", settings.port}, {"tls", cache.get("relay.tls")},
+  json r = {{"host", settings.host}, {"port", settings.port}, {"tls", cache.get(config::setting::relay_tls)},
             {"tls_verify", settings.verify}, {"auth", !settings.username.empty()},
             {"allow_plaintext_auth", settings.allow_plaintext_auth}};
   auto report = co_await relay::test_relay(std::move(settings));
@@ -259,7 +259,7 @@ Job spam_test(const Args& a, Control& ctl, Log&) {
                 {"decoded", decoded},
                 {"spam", hit.has_value()},
                 {"keyword", hit ? json(hit->keyword) : json(nullptr)},
-                {"action", settings->get("spam.action")},
+                {"action", settings->get(config::setting::spam_action)},
                 {"keywords", matcher->size()}};
   };
 }

@@ -153,7 +153,7 @@ class Session {
       peer_ = net::endpoint_text(ep);
     }
     if (auto ip = IpAddress::parse(peer_ip_)) p.peer_loopback = ip->is_loopback();
-    p.plaintext_auth_on_loopback = ctx_.settings.flag("auth.allow_plaintext_on_loopback");
+    p.plaintext_auth_on_loopback = ctx_.settings.get(config::setting::auth_allow_plaintext_on_loopback);
     p.max_errors = ctx_.cfg.pop3.max_errors;
     return p;
   }

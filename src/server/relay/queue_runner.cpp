@@ -190,13 +190,13 @@ asio::awaitable<void> record(services::ServerContext& ctx, const std::string& ow
 
 RelaySettings current_settings(const services::SettingsCache& settings, const std::string& helo_name) {
   RelaySettings s;
-  s.host = settings.get("relay.host");
-  s.port = settings.number("relay.port");
-  s.tls = parse_tls_mode(settings.get("relay.tls"));
-  s.verify = !(settings.get("relay.tls_verify") == "false");
-  s.username = settings.get("relay.username");
-  s.password = settings.get("relay.password");
-  s.allow_plaintext_auth = settings.get("relay.allow_plaintext_auth") == "true";
+  s.host = settings.get(config::setting::relay_host);
+  s.port = settings.get(config::setting::relay_port);
+  s.tls = parse_tls_mode(settings.get(config::setting::relay_tls));
+  s.verify = settings.get(config::setting::relay_tls_verify);
+  s.username = settings.get(config::setting::relay_username);
+  s.password = settings.get(config::setting::relay_password);
+  s.allow_plaintext_auth = settings.get(config::setting::relay_allow_plaintext_auth);
   s.helo_name = helo_name;
   return s;
 }
@@ -239,7 +239,7 @@ asio::awaitable<void> QueueRunner::run() {
   while (!stopping_) {
     auto sleep = std::chrono::milliseconds(kPollSeconds * 1000);
     woken_ = false;
-    if (!ctx_.settings.get("relay.host").empty()) {
+    if (!ctx_.settings.get(config::setting::relay_host).empty()) {
       ClaimJob job{owner_};
       auto claimed = co_await store::async_run(ctx_.pool, std::move(job), asio::use_awaitable);
       if (!claimed) {
@@ -264,9 +264,9 @@ asio::awaitable<void> QueueRunner::run() {
 asio::awaitable<void> QueueRunner::deliver(Batch batch) {
   RelaySettings s = current_settings(ctx_.settings, ctx_.cfg.server.hostname);
   RetryPolicy policy;
-  policy.initial_seconds = ctx_.settings.number("relay.retry_initial_seconds");
-  policy.max_seconds = ctx_.settings.number("relay.retry_max_seconds");
-  policy.lifetime_seconds = ctx_.settings.number("relay.max_lifetime_seconds");
+  policy.initial_seconds = ctx_.settings.get(config::setting::relay_retry_initial_seconds);
+  policy.max_seconds = ctx_.settings.get(config::setting::relay_retry_max_seconds);
+  policy.lifetime_seconds = ctx_.settings.get(config::setting::relay_max_lifetime_seconds);
   auto work = by_message(std::move(batch.rows));
   // Nothing may still be sending when the lease runs out (another runner may then
   // take the rows): the session's deadline comes two minutes earlier.

@@ -26,8 +26,8 @@ asio::awaitable<LoginOutcome> login(ServerContext& ctx, const char* protocol, co
                                     std::string login, std::string password) {
   LoginOutcome out;
   auth::Throttle::Limits limits;
-  limits.max_failures = std::max(1u, ctx.settings.number("auth.max_failures"));
-  limits.ban = std::chrono::seconds(std::max(1u, ctx.settings.number("auth.ban_seconds")));
+  limits.max_failures = std::max(1u, ctx.settings.get(config::setting::auth_max_failures));
+  limits.ban = std::chrono::seconds(std::max(1u, ctx.settings.get(config::setting::auth_ban_seconds)));
   ctx.throttle.set_limits(limits);
   // The attempt is reserved before the password is checked: however many connections
   // from one IP race, no more passwords are checked than the failures it has left.

@@ -74,7 +74,7 @@ std::string Pop3Leases::new_owner(const std::string& sid) const {
 }
 
 unsigned Pop3Leases::lease_seconds() const {
-  return std::max(kMinLeaseSeconds, settings_.number("pop3.lease_seconds"));
+  return std::max(kMinLeaseSeconds, settings_.get(config::setting::pop3_lease_seconds));
 }
 
 Pop3Leases::Id Pop3Leases::add(std::uint64_t user_id, std::string owner, asio::any_io_executor ex,

@@ -1,8 +1,6 @@
 #include "server/services/settings_cache.hpp"
 
 #include "common/log.hpp"
-#include "common/strings.hpp"
-#include "server/config/runtime_settings.hpp"
 #include "server/store/settings_store.hpp"
 
 namespace shicks::services {
@@ -23,24 +21,6 @@ void SettingsCache::load(store::Connection& c) {
     held = snapshot_.version();
   }
   log::debug("settings.stale_read").kv("version", version).kv("held", held);
-}
-
-std::string SettingsCache::get(const std::string& name) const {
-  {
-    std::shared_lock lock(mu_);
-    if (auto v = snapshot_.find(name)) return std::move(*v);
-  }
-  if (const auto* s = config::find_runtime_setting(name)) return std::string(s->default_value);
-  return {};
-}
-
-unsigned SettingsCache::number(const std::string& name) const {
-  auto v = parse_u64(get(name));
-  if (!v) {
-    const auto* s = config::find_runtime_setting(name);
-    v = s ? parse_u64(s->default_value) : std::nullopt;
-  }
-  return v ? unsigned(*v) : 0;
 }
 
 }  // namespace shicks::services

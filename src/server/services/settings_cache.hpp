@@ -21,9 +21,13 @@ class SettingsCache {
   // Reads the table: at start (main thread), every few seconds, and right after a
   // control-socket write (on its connection, after the commit). Throws DbError.
   void load(store::Connection& c);
-  std::string get(const std::string& name) const;  // the default when unset
-  bool flag(const std::string& name) const { return get(name) == "true"; }
-  unsigned number(const std::string& name) const;
+  // A setting's value as the table holds it now (config::SettingsSnapshot::get):
+  // settings.get(config::setting::spam_action).
+  template <class T>
+  T get(config::Setting<T> key) const {
+    std::shared_lock lock(mu_);
+    return snapshot_.get(key);
+  }
 
   // Re-reads every `interval` until stop().
   void start(asio::io_context& io, std::chrono::seconds interval) { refresher_.start(io, interval); }

@@ -60,7 +60,7 @@ const char* action_name(SpamVerdict::Action a) {
 SpamVerdict check_spam(ServerContext& ctx, const std::string& sid, std::string_view message,
                        const std::string& envelope_from) {
   SpamVerdict v;
-  v.action = parse_action(ctx.settings.get("spam.action"));
+  v.action = parse_action(ctx.settings.get(config::setting::spam_action));
   if (v.action == SpamVerdict::off) return v;
   auto subject = spam::extract_subject(message);
   if (!subject) return v;

@@ -108,10 +108,10 @@ class Session {
       for (const auto& n : ctx_.cfg.smtp.trusted_networks)
         if (n.contains(*ip)) p.peer_trusted = true;
     }
-    p.plaintext_auth_on_loopback = ctx_.settings.flag("auth.allow_plaintext_on_loopback");
-    p.relay_configured = !ctx_.settings.get("relay.host").empty();
-    p.sender_must_match_auth = ctx_.settings.flag("smtp.sender_must_match_auth");
-    p.submission_bare_lf_normalise = ctx_.settings.get("smtp.submission_bare_lf") != "reject";
+    p.plaintext_auth_on_loopback = ctx_.settings.get(config::setting::auth_allow_plaintext_on_loopback);
+    p.relay_configured = !ctx_.settings.get(config::setting::relay_host).empty();
+    p.sender_must_match_auth = ctx_.settings.get(config::setting::smtp_sender_must_match_auth);
+    p.submission_bare_lf_normalise = ctx_.settings.get(config::setting::smtp_submission_bare_lf) != "reject";
     p.max_message_size = ctx_.cfg.smtp.max_message_size_bytes;
     p.max_recipients = ctx_.cfg.smtp.max_recipients;
     p.max_errors = ctx_.cfg.smtp.max_errors;

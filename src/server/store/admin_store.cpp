@@ -18,6 +18,7 @@
 namespace shicks::admin {
 
 using namespace shicks::store;
+namespace setting = config::setting;
 namespace {
 
 constexpr const char* kSettingsCounter = "settings";
@@ -188,10 +189,10 @@ void write_setting(Connection& c, std::string_view name, std::string_view value)
 struct RelayAuth {
   std::string host, tls, username, allow_plaintext_auth;
   std::string* field(std::string_view name) {
-    if (name == "relay.host") return &host;
-    if (name == "relay.tls") return &tls;
-    if (name == "relay.username") return &username;
-    if (name == "relay.allow_plaintext_auth") return &allow_plaintext_auth;
+    if (name == setting::relay_host.name) return &host;
+    if (name == setting::relay_tls.name) return &tls;
+    if (name == setting::relay_username.name) return &username;
+    if (name == setting::relay_allow_plaintext_auth.name) return &allow_plaintext_auth;
     return nullptr;
   }
   std::optional<std::string> problem() const {
@@ -201,7 +202,8 @@ struct RelayAuth {
 
 RelayAuth lock_relay_auth(Connection& c) {
   RelayAuth a;
-  for (const char* k : {"relay.host", "relay.tls", "relay.username", "relay.allow_plaintext_auth"})
+  for (std::string_view k : {setting::relay_host.name, setting::relay_tls.name, setting::relay_username.name,
+                             setting::relay_allow_plaintext_auth.name})
     *a.field(k) = std::string(config::find_runtime_setting(k)->default_value);
   for (auto& row : c.query(sql::kSettingsLockRelayAuth)) {
     std::string name = row.take(0);
@@ -420,12 +422,12 @@ Outcome<Setting> set_setting(Connection& c, const std::string& name, const std::
 
 Outcome<std::vector<Setting>> set_relay(Connection& c, const RelayUpdate& u) {
   if (u.host.empty()) return refuse("a relay needs a host (relay clear turns relaying off)");
-  std::vector<std::pair<const char*, std::string>> writes = {{"relay.host", u.host}};
-  if (u.port) writes.emplace_back("relay.port", *u.port);
-  if (u.tls) writes.emplace_back("relay.tls", *u.tls);
-  if (u.username) writes.emplace_back("relay.username", *u.username);
+  std::vector<std::pair<std::string_view, std::string>> writes = {{setting::relay_host.name, u.host}};
+  if (u.port) writes.emplace_back(setting::relay_port.name, *u.port);
+  if (u.tls) writes.emplace_back(setting::relay_tls.name, *u.tls);
+  if (u.username) writes.emplace_back(setting::relay_username.name, *u.username);
   // Not kept from an earlier relay set: each one that needs it says so again.
-  writes.emplace_back("relay.allow_plaintext_auth", u.allow_plaintext_auth.value_or("false"));
+  writes.emplace_back(setting::relay_allow_plaintext_auth.name, u.allow_plaintext_auth.value_or("false"));
   for (const auto& [k, v] : writes)
     if (auto e = config::validate_runtime_setting(k, v)) return refuse(*e);
   if (u.password) {
@@ -439,8 +441,8 @@ Outcome<std::vector<Setting>> set_relay(Connection& c, const RelayUpdate& u) {
       return refuse("a relay password needs a relay username (--username)");
     if (auto e = relay.problem()) return refuse(*e);
     for (const auto& [k, v] : writes) write_setting(c, k, v);
-    if (u.password) write_setting(c, "relay.password", *u.password);
-    else if (u.username && u.username->empty()) write_setting(c, "relay.password", "");
+    if (u.password) write_setting(c, setting::relay_password.name, *u.password);
+    else if (u.username && u.username->empty()) write_setting(c, setting::relay_password.name, "");
     bump(c, kSettingsCounter);
     return list_settings(c, "relay.");
   });
@@ -448,7 +450,7 @@ Outcome<std::vector<Setting>> set_relay(Connection& c, const RelayUpdate& u) {
 
 std::vector<Setting> clear_relay(Connection& c) {
   return in_transaction(c, [&] {
-    for (const char* k : kRelayKeys) write_setting(c, k, config::find_runtime_setting(k)->default_value);
+    for (std::string_view k : kRelayKeys) write_setting(c, k, config::find_runtime_setting(k)->default_value);
     bump(c, kSettingsCounter);
     return list_settings(c, "relay.");
   });

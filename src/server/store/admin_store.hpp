@@ -10,9 +10,11 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/expected.hpp"
+#include "server/config/runtime_settings.hpp"
 #include "server/store/connection.hpp"
 
 namespace shicks::admin {
@@ -126,8 +128,10 @@ Outcome<std::vector<Setting>> set_relay(Connection& c, const RelayUpdate& u);
 // no relaying.
 std::vector<Setting> clear_relay(Connection& c);
 // The settings that set_relay and clear_relay manage.
-inline constexpr const char* kRelayKeys[] = {"relay.host", "relay.port", "relay.tls", "relay.username",
-                                             "relay.password", "relay.allow_plaintext_auth"};
+inline constexpr std::string_view kRelayKeys[] = {
+    config::setting::relay_host.name,     config::setting::relay_port.name,
+    config::setting::relay_tls.name,      config::setting::relay_username.name,
+    config::setting::relay_password.name, config::setting::relay_allow_plaintext_auth.name};
 
 // ---- spam keywords
 struct Keyword {

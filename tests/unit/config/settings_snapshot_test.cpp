@@ -40,3 +40,33 @@ TEST_CASE("a read at the held version or newer replaces every value") {
   CHECK_FALSE(s.find("relay.host"));
   CHECK(s.version() == 9);
 }
+
+TEST_CASE("typed reads: the stored value, else the default; a value not of the key's type reads as the default") {
+  SettingsSnapshot s;
+  // Nothing read yet: every key has its default.
+  CHECK(s.get(setting::spam_action) == "tag");
+  CHECK(s.get(setting::relay_port) == 25);
+  CHECK(s.get(setting::relay_tls_verify));
+  CHECK_FALSE(s.get(setting::relay_allow_plaintext_auth));
+  CHECK(s.get(setting::relay_host).empty());
+  REQUIRE(s.apply({{"spam.action", "reject"},
+                   {"relay.port", "587"},
+                   {"relay.tls_verify", "false"},
+                   {"relay.allow_plaintext_auth", "true"},
+                   {"relay.host", "smtp.isp.example"},
+                   {"auth.max_failures", "many"},
+                   {"smtp.sender_must_match_auth", "yes"}},
+                  1));
+  CHECK(s.get(setting::spam_action) == "reject");
+  CHECK(s.get(setting::relay_port) == 587);
+  CHECK_FALSE(s.get(setting::relay_tls_verify));
+  CHECK(s.get(setting::relay_allow_plaintext_auth));
+  CHECK(s.get(setting::relay_host) == "smtp.isp.example");
+  // Only a hand edit of the table stores these.
+  CHECK(s.get(setting::auth_max_failures) == 5);
+  CHECK(s.get(setting::smtp_sender_must_match_auth));
+  // A row that is there but empty is empty, not the default.
+  REQUIRE(s.apply({{"relay.tls", ""}}, 2));
+  CHECK(s.get(setting::relay_tls).empty());
+  CHECK(s.get(setting::spam_action) == "tag");
+}
