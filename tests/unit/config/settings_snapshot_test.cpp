@@ -41,7 +41,7 @@ TEST_CASE("a read at the held version or newer replaces every value") {
   CHECK(s.version() == 9);
 }
 
-TEST_CASE("typed reads: the stored value, else the default; a value not of the key's type reads as the default") {
+TEST_CASE("typed reads: the stored value, else the default, and a value not of the key's type reads as the default") {
   SettingsSnapshot s;
   // Nothing read yet: every key has its default.
   CHECK(s.get(setting::spam_action) == "tag");
