@@ -33,6 +33,7 @@ class SettingsSnapshot {
   std::string get(Setting<std::string> key) const;
   bool get(Setting<bool> key) const;
   unsigned get(Setting<unsigned> key) const;
+
   std::uint64_t version() const { return version_; }
 
  private:
