@@ -102,13 +102,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string& m = dsn.message;
   const std::string boundary = "--=_shicks_dsn_" + d.unique;
   const std::string marker = "Content-Description: Undelivered Message Headers\r\n\r\n";
-  const std::size_t at = m.find(marker);
-  require(at != std::string::npos, "the headers part is there");
-  const std::size_t copy_at = at + marker.size();
-  require(m.compare(copy_at, head.size(), head) == 0, "the header section is copied as it is");
   const std::string tail = "\r\n" + boundary + "--\r\n";
-  require(m.size() == copy_at + head.size() + tail.size() && m.compare(copy_at + head.size(), tail.size(), tail) == 0,
-          "the closing boundary ends the DSN");
+  // Counted from the end: the recipients' lines may quote the marker.
+  require(m.size() >= marker.size() + head.size() + tail.size(), "the headers part is there");
+  const std::size_t copy_at = m.size() - tail.size() - head.size();
+  require(m.compare(copy_at - marker.size(), marker.size(), marker) == 0, "the headers part is there");
+  require(m.compare(copy_at, head.size(), head) == 0, "the header section is copied as it is");
+  require(m.compare(copy_at + head.size(), tail.size(), tail) == 0, "the closing boundary ends the DSN");
   const std::string_view own(m.data(), copy_at);
   check_lines(own);
   require(count(own, "\r\n" + boundary + "\r\n") == 3, "three parts");
