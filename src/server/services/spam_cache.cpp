@@ -57,19 +57,19 @@ const char* action_name(SpamVerdict::Action a) {
 }
 }  // namespace
 
-SpamVerdict check_spam(ServerContext& ctx, const std::string& sid, std::string_view message,
-                       const std::string& envelope_from) {
+SpamVerdict check_spam(const SpamCache& spam, const SettingsCache& settings, Stats& stats, const std::string& sid,
+                       std::string_view message, const std::string& envelope_from) {
   SpamVerdict v;
-  v.action = parse_action(ctx.settings.get(config::setting::spam_action));
+  v.action = parse_action(settings.get(config::setting::spam_action));
   if (v.action == SpamVerdict::off) return v;
   auto subject = spam::extract_subject(message);
   if (!subject) return v;
-  auto hit = ctx.spam.matcher()->match(*subject);
+  auto hit = spam.matcher()->match(*subject);
   if (!hit) return v;
   v.keyword = std::move(hit->keyword);
-  ctx.stats.spam_hits++;
-  if (v.rejected()) ctx.stats.spam_rejected++;
-  Published(ctx.stats, log::Level::info, sid, "spam.hit")
+  stats.spam_hits++;
+  if (v.rejected()) stats.spam_rejected++;
+  Published(stats, log::Level::info, sid, "spam.hit")
       .kv("keyword", v.keyword)
       .kv("action", action_name(v.action))
       .kv("from", envelope_from);

@@ -25,7 +25,8 @@
 
 namespace shicks::services {
 
-struct ServerContext;
+class SettingsCache;
+class Stats;
 
 class SpamCache {
  public:
@@ -60,8 +61,8 @@ struct SpamVerdict {
 // spam.action is off. A hit is logged and emitted (event spam.hit: keyword, action,
 // from) and counted in Stats; its count in the database is the caller's part
 // (MailStore::deliver for tagged mail, SpamHitJob for rejected mail).
-SpamVerdict check_spam(ServerContext& ctx, const std::string& sid, std::string_view message,
-                       const std::string& envelope_from);
+SpamVerdict check_spam(const SpamCache& spam, const SettingsCache& settings, Stats& stats, const std::string& sid,
+                       std::string_view message, const std::string& envelope_from);
 
 // Counts the hit of a rejected message (a job for store::async_run).
 struct SpamHitJob {

@@ -405,7 +405,7 @@ asio::awaitable<Action> Session::deliver() {
   auto summary = mail::summarize_headers(body_);
   d.header_from = summary.from;
   d.subject = summary.subject;
-  auto verdict = services::check_spam(ctx_, sid_, body_, d.envelope_from);
+  auto verdict = services::check_spam(ctx_.spam, ctx_.settings, ctx_.stats, sid_, body_, d.envelope_from);
   if (verdict.rejected()) {
     body_.clear();
     ctx_.stats.smtp_messages_rejected++;
