@@ -182,6 +182,7 @@ std::map<std::string, std::vector<KeyDef>> schema(Config& c) {
   s["tls"] = {
       {"cert_file", path_into(c.tls.cert_file)},
       {"key_file", path_into(c.tls.key_file)},
+      {"handshake_timeout_seconds", uint_into(c.tls.handshake_timeout_seconds, 1, 3600)},
   };
   s["spam"] = {
       {"default_keywords_file", path_into(c.spam.default_keywords_file)},
@@ -403,6 +404,7 @@ std::map<std::string, std::string> flatten(const Config& c) {
   m["pop3.lock_wait_seconds"] = std::to_string(c.pop3.lock_wait_seconds);
   m["tls.cert_file"] = c.tls.cert_file.string();
   m["tls.key_file"] = c.tls.key_file.string();
+  m["tls.handshake_timeout_seconds"] = std::to_string(c.tls.handshake_timeout_seconds);
   m["spam.default_keywords_file"] = c.spam.default_keywords_file.string();
   return m;
 }
