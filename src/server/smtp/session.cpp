@@ -4,12 +4,7 @@
 #include <chrono>
 #include <ctime>
 
-#include <asio/redirect_error.hpp>
-#include <asio/ssl/error.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
-#include <asio/write.hpp>
 #include <fmt/core.h>
 
 #include "common/log.hpp"
@@ -23,7 +18,6 @@
 
 namespace shicks::smtp {
 using asio::ip::tcp;
-using namespace std::chrono_literals;
 
 namespace {
 
