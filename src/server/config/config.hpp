@@ -104,6 +104,8 @@ struct Pop3Config {
 struct TlsConfig {
   std::filesystem::path cert_file = "tls/cert.pem";
   std::filesystem::path key_file = "tls/key.pem";
+  // The TLS handshake of SMTPS/POP3S and after STARTTLS/STLS must end within this.
+  unsigned handshake_timeout_seconds = 30;
 };
 
 struct SpamConfig {

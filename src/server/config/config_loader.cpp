@@ -214,6 +214,7 @@ std::map<std::string, std::vector<KeyDef>> schema(Config& c) {
   s["tls"] = {
       {"cert_file", path_into(c.tls.cert_file)},
       {"key_file", path_into(c.tls.key_file)},
+      {"handshake_timeout_seconds", uint_into(c.tls.handshake_timeout_seconds, 1, 3600)},
   };
   s["spam"] = {
       {"default_keywords_file", path_into(c.spam.default_keywords_file)},

@@ -22,6 +22,7 @@
 #include "server/net/spawn.hpp"
 #include "server/net/stream.hpp"
 #include "server/pop3/session.hpp"
+#include "server/services/connection.hpp"
 #include "server/smtp/session.hpp"
 #include "server/store/schema.hpp"
 
@@ -118,8 +119,7 @@ const char* cap_reached(net::ConnectionCaps::Refusal r, Service svc) {
 // Implicit-TLS listeners answer after the handshake, so that the client can read it.
 // A client that resets meanwhile only ends this coroutine.
 asio::awaitable<void> refuse(tcp::socket sock, Service svc, services::ServerContext& ctx, net::ConnectionCaps::Slot refusal) {
-  static asio::ssl::context no_tls(asio::ssl::context::tls_server);
-  net::Stream conn(std::move(sock), ctx.tls ? *ctx.tls : no_tls);
+  net::Stream conn(std::move(sock), ctx.tls ? *ctx.tls : services::no_tls_context());
   std::string reply;
   if (is_pop3(svc)) reply = "-ERR [SYS/TEMP] Too many connections, try again later\r\n";
   else reply = fmt::format("421 4.7.0 {} Error: too many connections, try again later\r\n", ctx.cfg.server.hostname);

@@ -9,16 +9,13 @@
 
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
-#include <asio/ssl/error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
 #include <fmt/core.h>
 
 #include "common/log.hpp"
 #include "common/netaddr.hpp"
-#include "server/services/login.hpp"
-#include "server/net/endpoint.hpp"
-#include "server/net/stream.hpp"
+#include "server/services/connection.hpp"
 #include "server/mail/dot_stuffer.hpp"
 #include "server/pop3/protocol.hpp"
 #include "server/mail/line_reader.hpp"
@@ -94,33 +91,31 @@ struct UpdateJob {
   }
 };
 
-class Session {
+services::Connection::Kind connection_kind(bool implicit_tls, const services::ServerContext& ctx) {
+  // A client that does not take our output within the autologout time is gone.
+  return {"pop3", implicit_tls ? "pop3s" : "pop3", implicit_tls, &ctx.pop3_limiter,
+          "-ERR [SYS/TEMP] Too many connections from your address\r\n",
+          std::chrono::seconds(ctx.cfg.pop3.autologout_seconds)};
+}
+
+class Session final : public services::Conversation {
  public:
-  Session(tcp::socket sock, bool implicit_tls, std::string sid, services::ServerContext& ctx,
-          asio::ssl::context& tls_ctx)
+  Session(tcp::socket sock, bool implicit_tls, std::string sid, services::ServerContext& ctx)
       : ctx_(ctx),
-        sid_(std::move(sid)),
         implicit_tls_(implicit_tls),
-        stream_(std::move(sock), tls_ctx),
+        conn_(std::move(sock), ctx, std::move(sid), connection_kind(implicit_tls, ctx)),
         reader_(std::size_t(ctx.cfg.pop3.max_line_bytes)),
         proto_(make_policy()),
-        lock_wait_timer_(stream_.socket().get_executor()) {}
+        lock_wait_timer_(conn_.executor()) {}
 
-  asio::awaitable<void> run();
-  void request_shutdown() {
-    shutting_down_ = true;
-    std::error_code ec;
-    stream_.socket().cancel(ec);
-    lock_wait_timer_.cancel();
-  }
-  // `session.kill`: the connection ends at once, without a reply (and without UPDATE).
-  void kill() {
-    killed_ = true;
-    std::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.socket().cancel(ec);
-    lock_wait_timer_.cancel();
-  }
+  services::Connection& connection() { return conn_; }
+  asio::awaitable<void> converse() override;
+  asio::awaitable<void> finish() override;
+  // Shutdown and `session.kill` (the connection ends at once, without a reply and
+  // without UPDATE) also end a wait for the maildrop.
+  void stopping() override { lock_wait_timer_.cancel(); }
+  unsigned errors() const override { return proto_.errors(); }
+
   // The daemon's renewal found the lease gone (daemon/pop3_leases.hpp): another
   // session has the maildrop now. This one ends at once, deleting nothing. Runs on
   // the session's executor.
@@ -131,14 +126,8 @@ class Session {
     lease_reg_.reset();
     event(log::Level::warn, "pop3.lease_lost").kv("user", user_);
     std::error_code ec;
-    stream_.socket().cancel(ec);
+    conn_.stream().socket().cancel(ec);
   }
-  std::shared_ptr<net::SessionInfo> publish() {
-    info_ = std::make_shared<net::SessionInfo>(sid_, implicit_tls_ ? "pop3s" : "pop3", peer_);
-    stream_.publish_to(info_);
-    return info_;
-  }
-  net::Stream& stream() { return stream_; }
 
  private:
   Policy make_policy() {
@@ -146,29 +135,16 @@ class Session {
     p.hostname = ctx_.cfg.server.hostname;
     p.implicit_tls = implicit_tls_;
     p.tls_available = ctx_.tls != nullptr;
-    std::error_code ec;
-    auto ep = stream_.socket().remote_endpoint(ec);
-    if (!ec) {
-      peer_ip_ = net::unmapped(ep.address()).to_string();
-      peer_ = net::endpoint_text(ep);
-    }
-    if (auto ip = IpAddress::parse(peer_ip_)) p.peer_loopback = ip->is_loopback();
+    if (auto ip = IpAddress::parse(conn_.peer_ip())) p.peer_loopback = ip->is_loopback();
     p.plaintext_auth_on_loopback = ctx_.settings.get(config::setting::auth_allow_plaintext_on_loopback);
     p.max_errors = ctx_.cfg.pop3.max_errors;
     return p;
   }
 
-  log::Event event(log::Level lvl, std::string_view name) { return log::Event(lvl, sid_, name); }
-  // A client that does not take our output within the autologout time is gone.
-  std::chrono::milliseconds write_timeout() const { return std::chrono::seconds(ctx_.cfg.pop3.autologout_seconds); }
+  log::Event event(log::Level lvl, std::string_view name) { return log::Event(lvl, conn_.sid(), name); }
 
-  void queue(const std::string& s) { out_ += s; }
-  asio::awaitable<void> flush() {
-    if (out_.empty()) co_return;
-    std::string data;
-    data.swap(out_);
-    co_await stream_.write(data, write_timeout());
-  }
+  void queue(const std::string& s) { conn_.queue(s); }
+  asio::awaitable<void> flush() { return conn_.flush(); }
 
   asio::awaitable<bool> fill();             // false: the connection is done
   bool lease_lost_end();
@@ -186,17 +162,10 @@ class Session {
   asio::awaitable<void> release();
 
   services::ServerContext& ctx_;
-  std::string sid_;
   bool implicit_tls_;
-  net::Stream stream_;
-  std::string peer_ = "?", peer_ip_ = "?";  // before proto_: make_policy() sets them
+  services::Connection conn_;  // before proto_: make_policy() reads the peer
   mail::LineReader reader_;
   Protocol proto_;
-  std::string out_;
-  std::string end_reason_ = "quit";
-  bool shutting_down_ = false;
-  bool killed_ = false;
-  std::shared_ptr<net::SessionInfo> info_ = std::make_shared<net::SessionInfo>("", "", "");
   // The maildrop lease: taken at login, renewed by the daemon (ctx_.pop3_leases) with
   // the leases of its other sessions while lease_reg_ is registered.
   std::uint64_t user_id_ = 0;
@@ -215,38 +184,35 @@ class Session {
   // after emptying, from one read-ahead: at most kReadAheadEntries entries and
   // kReadAheadBytes of first chunks (read_ahead()), so that bounds its memory.
   std::map<std::uint64_t, store::MessageStart> starts_;
-  char buf_[16384];
 };
 
 asio::awaitable<bool> Session::fill() {
-  info_->set_state(proto_.state_name());
+  conn_.info().set_state(proto_.state_name());
   const auto deadline = Clock::now() + std::chrono::seconds(ctx_.cfg.pop3.autologout_seconds);
   for (;;) {
-    if (shutting_down_) break;
+    if (conn_.shutting_down()) break;
     if (lease_lost_) co_return lease_lost_end();
     auto now = Clock::now();
     if (now >= deadline) {
       // RFC 1939 3: the autologout timer ends the session without the UPDATE state.
       queue(proto_.timeout_reply());
-      end_reason_ = "timeout";
+      conn_.end("timeout");
       co_return false;
     }
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
     std::error_code ec;
-    std::size_t n = co_await stream_.read_some(buf_, sizeof buf_, wait, ec);
+    co_await conn_.read(reader_, wait, ec);
     if (ec == asio::error::timed_out) continue;
-    if (shutting_down_) break;
+    if (conn_.shutting_down()) break;
     if (lease_lost_) co_return lease_lost_end();
     if (ec) {
-      end_reason_ = (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) ? "client-closed"
-                                                                                         : ec.message();
+      conn_.end_on(ec);
       co_return false;
     }
-    reader_.feed(std::string_view(buf_, n));
     co_return true;
   }
   queue(proto_.shutdown_reply());
-  end_reason_ = "shutdown";
+  conn_.end("shutdown");
   co_return false;
 }
 
@@ -269,41 +235,14 @@ asio::awaitable<void> Session::release() {
 // The end of a session whose lease was lost: said once, nothing deleted.
 bool Session::lease_lost_end() {
   queue("-ERR [SYS/TEMP] The maildrop lock was lost; nothing was deleted\r\n");
-  end_reason_ = "lease-lost";
+  conn_.end("lease-lost");
   return false;
 }
 
-asio::awaitable<void> Session::run() {
-  if (implicit_tls_) {
-    std::string err;
-    bool ok = co_await stream_.handshake(30s, err);
-    if (!ok) {
-      event(log::Level::info, "pop3.disconnect").kv("service", "pop3s").kv("peer", peer_).kv("reason", "tls: " + err);
-      stream_.close();
-      co_return;
-    }
-    proto_.on_tls_started();
-  }
-  if (!ctx_.pop3_limiter.acquire(peer_ip_)) {
-    event(log::Level::warn, "pop3.refused").kv("peer", peer_).kv("reason", "too many connections from this address");
-    ctx_.stats.connections_refused_per_ip++;
-    std::string r = "-ERR [SYS/TEMP] Too many connections from your address\r\n";
-    try {
-      co_await stream_.write(r, 10s);
-    } catch (const std::system_error&) {
-    }
-    stream_.close();
-    co_return;
-  }
-  struct Release {
-    services::ConnectionLimiter& l;
-    std::string ip;
-    ~Release() { l.release(ip); }
-  } limit_release{ctx_.pop3_limiter, peer_ip_};
-
+// After the connection's implicit TLS and per-IP checks (services::Connection::run).
+asio::awaitable<void> Session::converse() {
   ctx_.stats.pop3_sessions++;
-  event(log::Level::info, "pop3.connect").kv("service", implicit_tls_ ? "pop3s" : "pop3").kv("peer", peer_);
-  if (stream_.tls()) event(log::Level::info, "pop3.tls").kv("cipher", stream_.tls_description());
+  if (conn_.tls()) proto_.on_tls_started();  // pop3s
   try {
     queue(proto_.greeting());
     co_await flush();
@@ -316,21 +255,22 @@ asio::awaitable<void> Session::run() {
         continue;
       }
       Action a = line->too_long ? proto_.on_line_too_long() : proto_.on_line(line->text);
-      info_->set_state(proto_.state_name());
+      conn_.info().set_state(proto_.state_name());
       open = co_await perform(std::move(a));
-      if (out_.size() >= kFlushBytes) co_await flush();
+      if (conn_.queued() >= kFlushBytes) co_await flush();
     }
     co_await flush();
-  } catch (const std::system_error& e) {
-    end_reason_ = lease_lost_ ? "lease-lost" : e.what();
+  } catch (const std::exception& e) {
+    // A lost lease cancels the socket: whatever failed then, that is why it ended.
+    conn_.end(lease_lost_ ? "lease-lost" : e.what());
   }
+}
+
+// A session that ends without QUIT removes nothing (RFC 1939 6); it only gives the
+// lease back.
+asio::awaitable<void> Session::finish() {
   starts_.clear();
-  // A session that ends without QUIT removes nothing (RFC 1939 6); it only gives
-  // the lease back.
   co_await release();
-  stream_.close();
-  if (killed_) end_reason_ = "killed";
-  event(log::Level::info, "pop3.disconnect").kv("reason", end_reason_).kv("errors", proto_.errors());
 }
 
 // Carries out one action (and those it leads to). False: close the connection.
@@ -342,7 +282,7 @@ asio::awaitable<bool> Session::perform(Action a) {
         co_return true;
       case Action::close:
         queue(a.reply);
-        if (proto_.errors() >= ctx_.cfg.pop3.max_errors) end_reason_ = "too-many-errors";
+        if (proto_.errors() >= ctx_.cfg.pop3.max_errors) conn_.end("too-many-errors");
         co_return false;
       case Action::authenticate:
         a = co_await authenticate(a.credentials);
@@ -353,20 +293,11 @@ asio::awaitable<bool> Session::perform(Action a) {
       case Action::start_tls: {
         queue(a.reply);
         co_await flush();
-        if (reader_.buffered() > 0) {
-          // RFC 2595 4 / CVE-2011-0411: plaintext sent behind STLS is never executed
-          // inside the TLS session.
-          event(log::Level::warn, "pop3.stls_injection").kv("discarded_bytes", reader_.buffered());
-          reader_.clear();
-        }
-        std::string err;
-        bool ok = co_await stream_.handshake(30s, err);
-        if (!ok) {
-          end_reason_ = "tls: " + err;
-          co_return false;
-        }
+        // RFC 2595 4 / CVE-2011-0411: plaintext sent behind STLS is never executed
+        // inside the TLS session.
+        bool ok = co_await conn_.upgrade_tls(reader_, "stls_injection");
+        if (!ok) co_return false;
         proto_.on_tls_started();
-        event(log::Level::info, "pop3.tls").kv("cipher", stream_.tls_description());
         co_return true;
       }
       case Action::retrieve: {
@@ -384,31 +315,21 @@ asio::awaitable<bool> Session::perform(Action a) {
 }
 
 asio::awaitable<Action> Session::authenticate(const auth::Credentials& creds) {
-  auto r = co_await services::login(ctx_, "pop3", peer_ip_, creds.username, creds.password);
-  switch (r.kind) {
-    case services::LoginOutcome::banned:
-      event(log::Level::warn, "pop3.auth_banned").kv("peer_ip", peer_ip_).kv("retry_after", r.retry_after.count());
-      co_return proto_.on_auth_result(Protocol::AuthOutcome::banned);
-    case services::LoginOutcome::temp_failure:
-      event(log::Level::warn, "pop3.auth_error").kv("error", r.error);
-      co_return proto_.on_auth_result(Protocol::AuthOutcome::temp_failure);
-    case services::LoginOutcome::bad_credentials:
-      event(log::Level::warn, "pop3.auth_failed").kv("login", creds.username).kv("peer_ip", peer_ip_);
-      co_return proto_.on_auth_result(Protocol::AuthOutcome::bad_credentials);
-    case services::LoginOutcome::ok: break;
+  std::string username = creds.username, password = creds.password;
+  auto r = co_await conn_.login(std::move(username), std::move(password));
+  if (r.kind == services::LoginOutcome::ok) {
+    user_id_ = r.user_id;
+    user_ = r.user;
   }
-  user_id_ = r.user_id;
-  user_ = r.user;
-  info_->set_user(user_);
-  co_return proto_.on_auth_result(Protocol::AuthOutcome::ok);
+  co_return proto_.on_auth_result(services::auth_outcome<Protocol::AuthOutcome>(r.kind));
 }
 
 asio::awaitable<Action> Session::load_maildrop() {
   lease_seconds_ = ctx_.pop3_leases.lease_seconds();
-  owner_ = ctx_.pop3_leases.new_owner(sid_);
+  owner_ = ctx_.pop3_leases.new_owner(conn_.sid());
   // Registered before the lease is taken, so the daemon's renewal neither mistakes
   // it for a lease nobody holds nor misses it.
-  lease_reg_.emplace(ctx_.pop3_leases, user_id_, owner_, stream_.socket().get_executor(), [this] { lease_lost(); });
+  lease_reg_.emplace(ctx_.pop3_leases, user_id_, owner_, conn_.executor(), [this] { lease_lost(); });
   // RFC 1939 8 asks for exclusive access; instead of answering [IN-USE] at once, the
   // login waits up to pop3.lock_wait_seconds for the session holding the lease to
   // end (as Dovecot waits for its lock). Registered before the first attempt, so a
@@ -421,7 +342,7 @@ asio::awaitable<Action> Session::load_maildrop() {
       lock_woken_ = true;
       lock_wait_timer_.cancel();
     };
-    waiter.emplace(ctx_.maildrop_waiters, user_id_, stream_.socket().get_executor(), std::move(wake));
+    waiter.emplace(ctx_.maildrop_waiters, user_id_, conn_.executor(), std::move(wake));
   }
   auto r = co_await open_maildrop();
   bool waited = false;
@@ -429,7 +350,7 @@ asio::awaitable<Action> Session::load_maildrop() {
     if (!waited) {
       waited = true;
       event(log::Level::debug, "pop3.lock_wait").kv("user", user_).kv("seconds", ctx_.cfg.pop3.lock_wait_seconds);
-      info_->set_state("lock-wait");
+      conn_.info().set_state("lock-wait");
       co_await flush();  // the replies before PASS must not wait with it
     }
     LockWait w = co_await wait_for_lease(deadline);
@@ -440,7 +361,7 @@ asio::awaitable<Action> Session::load_maildrop() {
       end.kind = Action::close;
       if (w == LockWait::shutdown) {
         end.reply = proto_.shutdown_reply();
-        end_reason_ = "shutdown";
+        conn_.end("shutdown");
       }
       co_return end;
     }
@@ -470,8 +391,8 @@ asio::awaitable<Action> Session::load_maildrop() {
     lease_reg_->held();
     ctx_.stats.pop3_logins++;
     std::string count = std::to_string(load.messages.size());
-    services::Published e(ctx_.stats, log::Level::info, sid_, "pop3.login");
-    e.kv("user", user_).watch("peer", peer_ip_).kv("messages", count).log("octets", octets);
+    services::Published e(ctx_.stats, log::Level::info, conn_.sid(), "pop3.login");
+    e.kv("user", user_).watch("peer", conn_.peer_ip()).kv("messages", count).log("octets", octets);
     if (waited) e.log("waited_ms", waited_ms);
   }
   co_return proto_.on_maildrop_loaded(std::move(load));
@@ -492,31 +413,30 @@ asio::awaitable<store::DbResult<store::Maildrop>> Session::open_maildrop() {
 asio::awaitable<Session::LockWait> Session::wait_for_lease(Clock::time_point deadline) {
   lock_wait_timer_.expires_at(std::min(Clock::now() + kLockRetry, deadline));
   for (;;) {
-    if (shutting_down_) co_return LockWait::shutdown;
-    if (killed_) co_return LockWait::gone;
+    if (conn_.shutting_down()) co_return LockWait::shutdown;
+    if (conn_.killed()) co_return LockWait::gone;
     if (lock_woken_ || Clock::now() >= lock_wait_timer_.expiry()) co_return LockWait::retry;
     if (reader_.buffered() >= kLockWaitInputBytes) {
       co_await lock_wait_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
       continue;
     }
     auto tick = lock_wait_timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-    auto input = stream_.socket().async_wait(tcp::socket::wait_read, asio::experimental::as_tuple(asio::use_awaitable));
+    auto input = conn_.stream().socket().async_wait(tcp::socket::wait_read,
+                                                    asio::experimental::as_tuple(asio::use_awaitable));
     auto race = std::move(tick) || std::move(input);
     auto res = co_await std::move(race);
-    if (res.index() == 0 || shutting_down_ || killed_) continue;
+    if (res.index() == 0 || conn_.shutting_down() || conn_.killed()) continue;
     auto [wait_ec] = std::get<1>(res);
     if (wait_ec == asio::error::operation_aborted) continue;
     // Readable: input, the end of the connection, or an error; read_some tells which.
     auto limit = std::chrono::duration_cast<std::chrono::milliseconds>(lock_wait_timer_.expiry() - Clock::now());
     std::error_code ec;
-    std::size_t n = co_await stream_.read_some(buf_, sizeof buf_, std::max(limit, std::chrono::milliseconds(1)), ec);
-    if (ec == asio::error::timed_out || shutting_down_ || killed_) continue;
+    co_await conn_.read(reader_, std::max(limit, std::chrono::milliseconds(1)), ec);
+    if (ec == asio::error::timed_out || conn_.shutting_down() || conn_.killed()) continue;
     if (ec) {
-      end_reason_ = (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) ? "client-closed"
-                                                                                         : ec.message();
+      conn_.end_on(ec);
       co_return LockWait::gone;
     }
-    reader_.feed(std::string_view(buf_, n));
   }
 }
 
@@ -534,16 +454,17 @@ asio::awaitable<Session::Sent> Session::retrieve(const Action& a) {
   queue(a.reply);
   mail::DotStuffer stuffer(a.top_lines);
   std::uint64_t sent = 0;
+  std::string& out = conn_.output();
   auto feed = [&](std::string_view bytes) {
-    std::size_t before = out_.size();
-    stuffer.feed(bytes, out_);
-    sent += out_.size() - before;
+    std::size_t before = out.size();
+    stuffer.feed(bytes, out);
+    sent += out.size() - before;
   };
   feed(mail::return_path_header(r->envelope_from));
   feed(r->first_chunk);
   r->first_chunk = std::string();
   for (std::uint32_t seq = 1; seq < r->chunk_count && !stuffer.done(); ++seq) {
-    if (out_.size() >= kFlushBytes) co_await flush();
+    if (out.size() >= kFlushBytes) co_await flush();
     ChunkJob cj{r->message_id, seq};
     auto chunk = co_await store::async_run(ctx_.pool, std::move(cj), asio::use_awaitable);
     if (!chunk) {
@@ -551,18 +472,18 @@ asio::awaitable<Session::Sent> Session::retrieve(const Action& a) {
       // no way to abort a multi-line response), so the connection ends.
       event(log::Level::error, "pop3.retrieve_broken").kv("user", user_).kv("entry", a.message_id).kv("error",
                                                                                                    chunk.error().message);
-      out_.clear();
-      end_reason_ = "retrieve-failed";
+      out.clear();
+      conn_.end("retrieve-failed");
       co_return Sent::broken;
     }
     feed(*chunk);
   }
-  std::size_t before = out_.size();
-  stuffer.finish(out_);
-  sent += out_.size() - before;
+  std::size_t before = out.size();
+  stuffer.finish(out);
+  sent += out.size() - before;
   ctx_.stats.pop3_retrievals++;
   ctx_.stats.pop3_bytes_sent += sent;
-  services::Published(ctx_.stats, log::Level::debug, sid_, "pop3.retrieve", a.top_lines < 0 ? "pop3.retrieved" : "pop3.top")
+  services::Published(ctx_.stats, log::Level::debug, conn_.sid(), "pop3.retrieve", a.top_lines < 0 ? "pop3.retrieved" : "pop3.top")
       .watch("user", user_)
       .log("entry", a.message_id)
       .watch("message", a.message + 1)
@@ -637,7 +558,7 @@ asio::awaitable<Action> Session::update(std::vector<std::uint64_t> ids) {
   lease_reg_.reset();
   ctx_.maildrop_waiters.released(user_id_);
   ctx_.stats.pop3_deletions += r->entries_deleted;
-  services::Published(ctx_.stats, log::Level::info, sid_, "pop3.update", "pop3.quit")
+  services::Published(ctx_.stats, log::Level::info, conn_.sid(), "pop3.update", "pop3.quit")
       .kv("user", user_)
       .kv("deleted", r->entries_deleted)
       .log("bodies_deleted", r->bodies_deleted);
@@ -648,18 +569,8 @@ asio::awaitable<Action> Session::update(std::vector<std::uint64_t> ids) {
 
 asio::awaitable<void> run_session(tcp::socket sock, bool implicit_tls, std::string sid, services::ServerContext& ctx,
                                   net::ConnectionCaps::Slot slot) {
-  // Without a certificate an unused context stands in; STLS is then not offered.
-  static asio::ssl::context no_tls(asio::ssl::context::tls_server);
-  auto session = std::make_unique<Session>(std::move(sock), implicit_tls, std::move(sid), ctx,
-                                           ctx.tls ? *ctx.tls : no_tls);
-  Session* raw = session.get();
-  auto on_shutdown = [raw] { raw->request_shutdown(); };
-  auto on_kill = [raw] { raw->kill(); };
-  net::Registration reg(ctx.sessions,
-                        ctx.sessions.add(raw->stream().socket().get_executor(), on_shutdown, raw->publish(), on_kill));
-  services::OpenConnection counted(ctx.stats);
-  co_await session->run();
-  slot.release();
+  auto session = std::make_unique<Session>(std::move(sock), implicit_tls, std::move(sid), ctx);
+  co_await session->connection().run(*session, std::move(slot));
 }
 
 }  // namespace shicks::pop3

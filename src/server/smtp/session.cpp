@@ -4,19 +4,12 @@
 #include <chrono>
 #include <ctime>
 
-#include <asio/redirect_error.hpp>
-#include <asio/ssl/error.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
-#include <asio/write.hpp>
 #include <fmt/core.h>
 
 #include "common/log.hpp"
 #include "common/netaddr.hpp"
-#include "server/services/login.hpp"
-#include "server/net/endpoint.hpp"
-#include "server/net/stream.hpp"
+#include "server/services/connection.hpp"
 #include "server/spam/tag.hpp"
 #include "server/smtp/data_decoder.hpp"
 #include "server/mail/line_reader.hpp"
@@ -25,7 +18,6 @@
 
 namespace shicks::smtp {
 using asio::ip::tcp;
-using namespace std::chrono_literals;
 
 namespace {
 
@@ -59,36 +51,25 @@ struct SenderJob {
   bool operator()(store::Connection& c) const { return store::sender_owned(c, user, address, domain); }
 };
 
-class Session {
+services::Connection::Kind connection_kind(Listener listener, const services::ServerContext& ctx) {
+  Reply busy(421, "4.7.0", fmt::format("{} Error: too many connections from your address", ctx.cfg.server.hostname));
+  // A client that does not take our replies within the command timeout is gone.
+  return {"smtp", listener_name(listener), listener == Listener::smtps, &ctx.limiter, busy.render(),
+          std::chrono::seconds(ctx.cfg.smtp.command_timeout_seconds)};
+}
+
+class Session final : public services::Conversation {
  public:
-  Session(tcp::socket sock, Listener listener, std::string sid, services::ServerContext& ctx,
-          asio::ssl::context& tls_ctx)
+  Session(tcp::socket sock, Listener listener, std::string sid, services::ServerContext& ctx)
       : ctx_(ctx),
-        sid_(std::move(sid)),
         listener_(listener),
-        conn_(std::move(sock), tls_ctx),
+        conn_(std::move(sock), ctx, std::move(sid), connection_kind(listener, ctx)),
         reader_(std::size_t(ctx.cfg.smtp.max_line_bytes)),
         proto_(make_policy()) {}
 
-  asio::awaitable<void> run();
-  void request_shutdown() {
-    shutting_down_ = true;
-    std::error_code ec;
-    conn_.socket().cancel(ec);
-  }
-  // `session.kill`: the connection ends at once, without a reply.
-  void kill() {
-    killed_ = true;
-    std::error_code ec;
-    conn_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    conn_.socket().cancel(ec);
-  }
-  std::shared_ptr<net::SessionInfo> publish() {
-    info_ = std::make_shared<net::SessionInfo>(sid_, listener_name(listener_), peer_);
-    conn_.publish_to(info_);
-    return info_;
-  }
-  net::Stream& conn() { return conn_; }
+  services::Connection& connection() { return conn_; }
+  asio::awaitable<void> converse() override;
+  unsigned errors() const override { return proto_.errors(); }
 
  private:
   Policy make_policy() {
@@ -96,14 +77,8 @@ class Session {
     p.hostname = ctx_.cfg.server.hostname;
     p.listener = listener_;
     p.tls_available = ctx_.tls != nullptr;
-    p.tls_active = false;  // smtps: set after the handshake in run()
-    std::error_code ec;
-    auto ep = conn_.socket().remote_endpoint(ec);
-    if (!ec) {
-      peer_ip_ = net::unmapped(ep.address()).to_string();
-      peer_ = net::endpoint_text(ep);
-    }
-    if (auto ip = IpAddress::parse(peer_ip_)) {
+    p.tls_active = false;  // smtps: set after the handshake, in converse()
+    if (auto ip = IpAddress::parse(conn_.peer_ip())) {
       p.peer_loopback = ip->is_loopback();
       for (const auto& n : ctx_.cfg.smtp.trusted_networks)
         if (n.contains(*ip)) p.peer_trusted = true;
@@ -118,18 +93,10 @@ class Session {
     return p;
   }
 
-  // A client that does not take our replies within the command timeout is gone.
-  std::chrono::milliseconds write_timeout() const { return std::chrono::seconds(ctx_.cfg.smtp.command_timeout_seconds); }
+  log::Event event(log::Level lvl, std::string_view name) { return log::Event(lvl, conn_.sid(), name); }
 
-  log::Event event(log::Level lvl, std::string_view name) { return log::Event(lvl, sid_, name); }
-
-  void queue(const Reply& r) { out_ += r.render(); }
-  asio::awaitable<void> flush() {
-    if (out_.empty()) co_return;
-    std::string data;
-    data.swap(out_);
-    co_await conn_.write(data, write_timeout());
-  }
+  void queue(const Reply& r) { conn_.queue(r.render()); }
+  asio::awaitable<void> flush() { return conn_.flush(); }
 
   asio::awaitable<bool> fill(std::chrono::seconds limit);  // false: the connection is done
   asio::awaitable<bool> perform(Action a);                  // false: close the session
@@ -139,105 +106,58 @@ class Session {
   asio::awaitable<Action> deliver();
 
   services::ServerContext& ctx_;
-  std::string sid_;
   Listener listener_;
-  net::Stream conn_;
-  std::string peer_ = "?", peer_ip_ = "?";  // before proto_: make_policy() sets them
+  services::Connection conn_;  // before proto_: make_policy() reads the peer
   mail::LineReader reader_;
   Protocol proto_;
-  std::string out_;
   std::string body_;  // the message being received (bounded by the size limit)
-  std::string end_reason_ = "quit";
-  bool shutting_down_ = false;
-  bool killed_ = false;
-  std::shared_ptr<net::SessionInfo> info_ = std::make_shared<net::SessionInfo>("", "", "");
-  char buf_[16384];
 };
 
 asio::awaitable<bool> Session::fill(std::chrono::seconds limit) {
-  info_->set_state(proto_.state_name());
-  if (shutting_down_) {
+  conn_.info().set_state(proto_.state_name());
+  if (conn_.shutting_down()) {
     queue(proto_.shutdown_reply());
-    end_reason_ = "shutdown";
+    conn_.end("shutdown");
     co_return false;
   }
   std::error_code ec;
-  std::size_t n = co_await conn_.read_some(buf_, sizeof buf_, limit, ec);
+  co_await conn_.read(reader_, limit, ec);
   if (ec == asio::error::timed_out) {
     queue(proto_.timeout_reply());
-    end_reason_ = "timeout";
+    conn_.end("timeout");
     co_return false;
   }
-  if (shutting_down_) {
+  if (conn_.shutting_down()) {
     queue(proto_.shutdown_reply());
-    end_reason_ = "shutdown";
+    conn_.end("shutdown");
     co_return false;
   }
   if (ec) {
-    end_reason_ = (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) ? "client-closed"
-                                                                                       : ec.message();
+    conn_.end_on(ec);
     co_return false;
   }
-  reader_.feed(std::string_view(buf_, n));
   co_return true;
 }
 
-asio::awaitable<void> Session::run() {
-  if (listener_ == Listener::smtps) {
-    // Implicit TLS first, so that even a refusal below reaches the client readably.
-    std::string err;
-    bool ok = co_await conn_.handshake(30s, err);
-    if (!ok) {
-      event(log::Level::info, "smtp.disconnect").kv("service", "smtps").kv("peer", peer_).kv("reason", "tls: " + err);
-      conn_.close();
-      co_return;
+// After the connection's implicit TLS and per-IP checks (services::Connection::run).
+asio::awaitable<void> Session::converse() {
+  if (conn_.tls()) proto_.on_tls_started();  // smtps
+  queue(proto_.greeting());
+  co_await flush();
+  const auto command_timeout = std::chrono::seconds(ctx_.cfg.smtp.command_timeout_seconds);
+  bool open = true;
+  while (open) {
+    auto line = reader_.next();
+    if (!line) {
+      co_await flush();  // RFC 2920: replies go out before we wait for more input
+      open = co_await fill(command_timeout);
+      continue;
     }
-    proto_.on_tls_started();
+    Action a = line->too_long ? proto_.on_line_too_long() : proto_.on_line(line->text);
+    conn_.info().set_state(proto_.state_name());
+    open = co_await perform(std::move(a));
   }
-  if (!ctx_.limiter.acquire(peer_ip_)) {
-    event(log::Level::warn, "smtp.refused").kv("peer", peer_).kv("reason", "too many connections from this address");
-    ctx_.stats.connections_refused_per_ip++;
-    Reply r(421, "4.7.0", fmt::format("{} Error: too many connections from your address", ctx_.cfg.server.hostname));
-    std::string text = r.render();
-    try {
-      co_await conn_.write(text, 10s);
-    } catch (const std::system_error&) {
-      // The client is gone already.
-    }
-    conn_.close();
-    co_return;
-  }
-  struct Release {
-    services::ConnectionLimiter& l;
-    std::string ip;
-    ~Release() { l.release(ip); }
-  } release{ctx_.limiter, peer_ip_};
-
-  event(log::Level::info, "smtp.connect").kv("service", listener_name(listener_)).kv("peer", peer_);
-  if (conn_.tls()) event(log::Level::info, "smtp.tls").kv("cipher", conn_.tls_description());
-  try {
-    queue(proto_.greeting());
-    co_await flush();
-    const auto command_timeout = std::chrono::seconds(ctx_.cfg.smtp.command_timeout_seconds);
-    bool open = true;
-    while (open) {
-      auto line = reader_.next();
-      if (!line) {
-        co_await flush();  // RFC 2920: replies go out before we wait for more input
-        open = co_await fill(command_timeout);
-        continue;
-      }
-      Action a = line->too_long ? proto_.on_line_too_long() : proto_.on_line(line->text);
-      info_->set_state(proto_.state_name());
-      open = co_await perform(std::move(a));
-    }
-    co_await flush();
-  } catch (const std::system_error& e) {
-    end_reason_ = e.what();
-  }
-  if (killed_) end_reason_ = "killed";
-  conn_.close();
-  event(log::Level::info, "smtp.disconnect").kv("reason", end_reason_).kv("errors", proto_.errors());
+  co_await flush();
 }
 
 // Carries out one action (and those it leads to). False: close the connection.
@@ -251,7 +171,7 @@ asio::awaitable<bool> Session::perform(Action a) {
         co_return true;
       case Action::close:
         queue(a.reply);
-        end_reason_ = close_reason_name(a.close_reason);
+        conn_.end(close_reason_name(a.close_reason));
         co_return false;
       case Action::sasl_continue:
         queue(a.reply);
@@ -299,20 +219,11 @@ asio::awaitable<bool> Session::perform(Action a) {
       case Action::start_tls: {
         queue(a.reply);
         co_await flush();
-        if (reader_.buffered() > 0) {
-          // RFC 3207 5 / CVE-2011-0411: plaintext sent behind STARTTLS must never be
-          // executed inside the TLS session.
-          event(log::Level::warn, "smtp.starttls_injection").kv("discarded_bytes", reader_.buffered());
-          reader_.clear();
-        }
-        std::string err;
-        bool ok = co_await conn_.handshake(30s, err);
-        if (!ok) {
-          end_reason_ = "tls: " + err;
-          co_return false;
-        }
+        // RFC 3207 5 / CVE-2011-0411: plaintext sent behind STARTTLS must never be
+        // executed inside the TLS session.
+        bool ok = co_await conn_.upgrade_tls(reader_, "starttls_injection");
+        if (!ok) co_return false;
         proto_.on_tls_started();
-        event(log::Level::info, "smtp.tls").kv("cipher", conn_.tls_description());
         co_return true;
       }
       case Action::read_data: {
@@ -365,22 +276,10 @@ asio::awaitable<std::optional<Action>> Session::read_message(BareLf bare_lf) {
 }
 
 asio::awaitable<Action> Session::authenticate(const auth::Credentials& creds) {
-  auto r = co_await services::login(ctx_, "smtp", peer_ip_, creds.username, creds.password);
-  switch (r.kind) {
-    case services::LoginOutcome::banned:
-      event(log::Level::warn, "smtp.auth_banned").kv("peer_ip", peer_ip_).kv("retry_after", r.retry_after.count());
-      co_return proto_.on_auth_result(Protocol::AuthOutcome::banned, {});
-    case services::LoginOutcome::temp_failure:
-      event(log::Level::warn, "smtp.auth_error").kv("error", r.error);
-      co_return proto_.on_auth_result(Protocol::AuthOutcome::temp_failure, {});
-    case services::LoginOutcome::bad_credentials:
-      event(log::Level::warn, "smtp.auth_failed").kv("login", creds.username).kv("peer_ip", peer_ip_);
-      co_return proto_.on_auth_result(Protocol::AuthOutcome::bad_credentials, {});
-    case services::LoginOutcome::ok: break;
-  }
-  event(log::Level::info, "smtp.auth").kv("user", r.user);
-  info_->set_user(r.user);
-  co_return proto_.on_auth_result(Protocol::AuthOutcome::ok, r.user);
+  std::string username = creds.username, password = creds.password;
+  auto r = co_await conn_.login(std::move(username), std::move(password));
+  if (r.kind == services::LoginOutcome::ok) event(log::Level::info, "smtp.auth").kv("user", r.user);
+  co_return proto_.on_auth_result(services::auth_outcome<Protocol::AuthOutcome>(r.kind), r.user);
 }
 
 asio::awaitable<Action> Session::deliver() {
@@ -394,7 +293,7 @@ asio::awaitable<Action> Session::deliver() {
   }
   mail::TraceInfo t;
   t.helo = proto_.helo();
-  t.peer_ip = peer_ip_;
+  t.peer_ip = conn_.peer_ip();
   t.hostname = ctx_.cfg.server.hostname;
   t.with = proto_.with_protocol();
   t.id = d.queue_id;
@@ -405,7 +304,7 @@ asio::awaitable<Action> Session::deliver() {
   auto summary = mail::summarize_headers(body_);
   d.header_from = summary.from;
   d.subject = summary.subject;
-  auto verdict = services::check_spam(ctx_.spam, ctx_.settings, ctx_.stats, sid_, body_, d.envelope_from);
+  auto verdict = services::check_spam(ctx_.spam, ctx_.settings, ctx_.stats, conn_.sid(), body_, d.envelope_from);
   if (verdict.rejected()) {
     body_.clear();
     ctx_.stats.smtp_messages_rejected++;
@@ -433,7 +332,7 @@ asio::awaitable<Action> Session::deliver() {
     result.kind = DeliveryResult::committed;
     result.id = id;
     ctx_.stats.smtp_messages_accepted++;
-    services::Published(ctx_.stats, log::Level::info, sid_, "smtp.accepted")
+    services::Published(ctx_.stats, log::Level::info, conn_.sid(), "smtp.accepted")
         .kv("id", id)
         .log("message_id", r->message_id)
         .kv("from", from)
@@ -458,18 +357,8 @@ asio::awaitable<Action> Session::deliver() {
 
 asio::awaitable<void> run_session(tcp::socket sock, Listener listener, std::string sid, services::ServerContext& ctx,
                                   net::ConnectionCaps::Slot slot) {
-  // Without a certificate an unused context stands in; STARTTLS is then not offered.
-  static asio::ssl::context no_tls(asio::ssl::context::tls_server);
-  auto session = std::make_unique<Session>(std::move(sock), listener, std::move(sid), ctx,
-                                           ctx.tls ? *ctx.tls : no_tls);
-  Session* raw = session.get();
-  auto on_shutdown = [raw] { raw->request_shutdown(); };
-  auto on_kill = [raw] { raw->kill(); };
-  net::Registration reg(ctx.sessions,
-                        ctx.sessions.add(raw->conn().socket().get_executor(), on_shutdown, raw->publish(), on_kill));
-  services::OpenConnection counted(ctx.stats);
-  co_await session->run();
-  slot.release();
+  auto session = std::make_unique<Session>(std::move(sock), listener, std::move(sid), ctx);
+  co_await session->connection().run(*session, std::move(slot));
 }
 
 }  // namespace shicks::smtp

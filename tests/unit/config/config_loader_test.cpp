@@ -189,3 +189,20 @@ TEST_CASE("connection caps: server, smtp and pop3 max_connections, 1 to 1000000,
   CHECK(problems("[pop3]\nmax_connections = \"many\"\n", "f.toml")
             .find("f.toml:2: pop3.max_connections must be an integer") != std::string::npos);
 }
+
+TEST_CASE("tls.handshake_timeout_seconds: 30 by default, 1 to 3600, a bad value named with its line") {
+  auto c = load_string("", "/x/s.toml");
+  REQUIRE(c);
+  CHECK(c->tls.handshake_timeout_seconds == 30);
+  CHECK(config::flatten(*c).at("tls.handshake_timeout_seconds") == "30");
+  auto set = load_string("[tls]\nhandshake_timeout_seconds = 5\n", "/x/s.toml");
+  REQUIRE(set);
+  CHECK(set->tls.handshake_timeout_seconds == 5);
+  CHECK(config::flatten(*set).at("tls.handshake_timeout_seconds") == "5");
+  CHECK(problems("[tls]\n\nhandshake_timeout_seconds = 0\n", "f.toml")
+            .find("f.toml:3: tls.handshake_timeout_seconds must be between 1 and 3600, not 0") != std::string::npos);
+  CHECK(problems("[tls]\nhandshake_timeout_seconds = 3601\n", "f.toml")
+            .find("f.toml:2: tls.handshake_timeout_seconds must be between 1 and 3600, not 3601") != std::string::npos);
+  CHECK(problems("[tls]\nhandshake_timeout_seconds = \"30s\"\n", "f.toml")
+            .find("f.toml:2: tls.handshake_timeout_seconds must be an integer") != std::string::npos);
+}
