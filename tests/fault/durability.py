@@ -434,34 +434,42 @@ def pop3_deletion(env, size):
 
 # ---------------------------------------------------------------- disk full
 
+MAX_MESSAGE = 1 << 20  # smtp.max_message_size_bytes on the small disk
+RESERVE = 2 * MAX_MESSAGE + (64 << 20)  # what shicksd keeps free for InnoDB (shicksd(8))
+
+
 def disk_full(env, size):
     res = Result()
     msg_size = pick(size, 32 << 10, 64 << 10)
-    leave = pick(size, 6 << 20, 24 << 20)
+    fill = pick(size, 8 << 20, 48 << 20)  # what the load has to fill above the reserve
     refusals_wanted = pick(size, 20, 200)
-    mount = os.path.join(env.work, "disk")
     env.stop()  # this scenario needs its own shicksd, with its state on the small disk
+    mount = os.path.join(env.work, "disk")
     template = os.path.join(env.template, "mysql")
     need = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(template) for f in fs)
-    mount_tmpfs(mount, need + (64 << 20))
+    mount_tmpfs(mount, need + RESERVE + fill + (64 << 20))
     try:
         # The whole state folder (data, socket, mariadbd's error log) on the small disk.
         state = os.path.join(mount, "state")
-        d = Env(os.path.join(env.work, "df"), template=env.template, state_dir=state)
+        d = Env(os.path.join(env.work, "df"), template=env.template, state_dir=state,
+                overrides={"smtp.max_message_size_bytes": MAX_MESSAGE})
         try:
-            disk_full_on(d, mount, msg_size, leave, refusals_wanted, res)
+            disk_full_on(d, mount, msg_size, fill, refusals_wanted, res)
         finally:
             d.cleanup()
             fx.stop_state_dir_databases(state)
-            if os.path.exists(os.path.join(state, "log", "mariadb.err")):  # kept for --keep
-                shutil.copy(os.path.join(state, "log", "mariadb.err"), os.path.join(env.work, "mariadb.err"))
+            errlog = os.path.join(state, "log", "mariadb.err")
+            if os.path.exists(errlog):
+                if "failed with error 28" in fx.read_text(errlog):
+                    res.fail("db-out-of-space", 1, "mariadbd met ENOSPC (see mariadb.err)")
+                shutil.copy(errlog, os.path.join(env.work, "mariadb.err"))  # kept with --keep
     finally:
         if not unmount(mount):
             res.fail("unmount", 1, f"cannot unmount {mount}")
     return res
 
 
-def disk_full_on(env, mount, msg_size, leave, refusals_wanted, res):
+def disk_full_on(env, mount, msg_size, fill, refusals_wanted, res):
     env.start()
     env.add_user("disk")
     rcpt = f"disk@{DOMAIN}"
@@ -470,21 +478,21 @@ def disk_full_on(env, mount, msg_size, leave, refusals_wanted, res):
     ballast = os.path.join(mount, "ballast")
     fd = os.open(ballast, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
-        os.posix_fallocate(fd, 0, max(0, env.disk_usage() - leave))
+        os.posix_fallocate(fd, 0, max(1, env.disk_usage() - RESERVE - fill))
     finally:
         os.close(fd)
-    log(f"disk full: {env.disk_usage() >> 20} MiB left on {mount}")
-    cap = int((leave * 4) / msg_size) + refusals_wanted * 4
+    log(f"disk full: {env.disk_usage() >> 20} MiB left on {mount}, {RESERVE >> 20} MiB of them the reserve")
+    cap = int(fill * 4 / msg_size) + refusals_wanted * 4
     sent = {}
     for i in range(cap):
         tok = f"disk-{i:05d}"
         sent[tok] = make_message(tok, rcpt, msg_size, rng)
     refused = {}
 
-    def permanent(code, text):
+    def refusal(code, text):
         return code >= 400  # while the disk is full, a refusal is the answer we wait for
 
-    load = Load(env, rcpt, sent, 4, time.monotonic() + 300, stop_on=permanent).start()
+    load = Load(env, rcpt, sent, 4, time.monotonic() + 300, stop_on=refusal).start()
     while not load.done() and len(load.given_up) < refusals_wanted:
         time.sleep(0.05)
     load.stop.set()
@@ -499,9 +507,9 @@ def disk_full_on(env, mount, msg_size, leave, refusals_wanted, res):
     accepted_full = set(load.accepted)
     if not load.given_up:
         res.fail("never-full", 1, "the disk never filled up")
-    log(f"disk full: {len(accepted_full)} accepted, refusals {fmt_tally(refused)}")
+    left = env.disk_usage()
+    log(f"disk full: {len(accepted_full)} accepted, refusals {fmt_tally(refused)}, {left >> 20} MiB left")
     os.remove(ballast)
-    t_free = time.monotonic()
     try:
         recovered = env.wait_accepting("disk", timeout=60)
     except AssertionError as e:
@@ -516,17 +524,18 @@ def disk_full_on(env, mount, msg_size, leave, refusals_wanted, res):
     res.fail("refused-after-free", len(after) - len(load2.accepted))
     if env.pid != shicksd_pid or not env.running():
         res.fail("shicksd-restarted", 1, "shicksd is not the same process")
-    db_same = env.db_pid() == db_pid
+    if env.db_pid() != db_pid:
+        res.fail("db-crashed", 1, "mariadbd is not the same process")
     sent.update(after)
     accepted = accepted_full | set(load2.accepted)
     _, dups = verify_mailbox(env, "disk", sent, accepted, res)
-    res.note(f"{len(accepted_full)} messages of {msg_size >> 10} KiB accepted until the disk was full, "
-             f"then refused: {fmt_tally(refused)}")
+    res.note(f"{len(accepted_full)} messages of {msg_size >> 10} KiB accepted until the disk was full "
+             f"({left >> 20} MiB still free), then refused: {fmt_tally(refused)}")
     res.note(f"space freed: 250 again after {recovered or 0:.1f} s, same shicksd, "
-             f"{'same' if db_same else 'a restarted'} mariadbd; {len(load2.accepted)} of {len(after)} more accepted")
+             f"{'same' if env.db_pid() == db_pid else 'a restarted'} mariadbd; "
+             f"{len(load2.accepted)} of {len(after)} more accepted")
     res.note(f"every 250 in the maildrop as sent: lost {res.failures.get('lost', 0)}, "
              f"corrupted {res.failures.get('corrupted', 0)}, duplicates {dups}")
-    del t_free
 
 
 SCENARIOS = [
