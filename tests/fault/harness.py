@@ -6,6 +6,7 @@ It builds on the integration tests' fixture (tests/integration/shicks_fixture.py
 the same generated configuration, the same way of starting, waiting for and killing
 shicksd, and the same byte-level SMTP and POP3 clients."""
 
+import datetime
 import os
 import re
 import shutil
@@ -106,16 +107,28 @@ class Env(fx.ManagedDaemon):
 
     def kill_db(self):
         """kill -9 the managed mariadbd and waits until it is gone; returns
-        (pid, log offset just before the kill) or (None, None) when none runs."""
+        (pid, log offset just before the kill) or (None, None) when none runs.
+        self.db_dead_at is then the time (time.time()) it was seen gone."""
         pid = self.db_pid()
         if pid is None:
             return None, None
         mark = len(self.log())
         fx.kill_pid(pid, signal.SIGKILL)
         fx.wait_until(lambda: not fx.pid_alive(pid), 30, 0.01, "mariadbd to die")
+        self.db_dead_at = time.time()
         self.kills["mariadbd"] += 1
         self.db_kills_this_run += 1
         return pid, mark
+
+    def log_time(self, pattern, start=0):
+        """The time (seconds since the epoch) of the first log line after offset
+        `start` that matches regex `pattern`, or None."""
+        for line in self.log()[start:].splitlines():
+            if re.search(pattern, line):
+                stamp = line.split(" ", 1)[0]
+                return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+                    tzinfo=datetime.timezone.utc).timestamp()
+        return None
 
     def wait_db_restarted(self, mark, timeout=60):
         """Waits for the supervisor's db.managed.restarted line after `mark`."""
