@@ -340,8 +340,9 @@ def managed_db_dies(env, size):
     res.note(f"restarts made to fail: shicksd exited {rc} with db.managed.gave_up failures={failures} "
              f"{gave_up_after:.1f} s after the kill; started again, it accepted mail")
     res.note(f"while down, SMTP: {fmt_tally(stats['smtp'])}; POP3 login: {fmt_tally(stats['pop3'])}"
-             + (f"; the {len(early)} 250s came from a restarted database that answered before "
-                "db.managed.restarted was logged, and are stored" if early and not missing else ""))
+             + (f"; {len(early)} probe(s) got 250 from a restarted database that answered before "
+                "db.managed.restarted was logged (while the probe ran or just before), all stored"
+                if early and not missing else ""))
     return res
 
 
