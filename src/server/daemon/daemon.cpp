@@ -31,6 +31,7 @@
 #include "server/net/tls.hpp"
 #include "server/relay/queue_runner.hpp"
 #include "server/store/db_pool.hpp"
+#include "server/store/free_space.hpp"
 #include "server/store/managed_db.hpp"
 #include "server/store/migrations.hpp"
 #include "server/store/schema.hpp"
@@ -118,6 +119,7 @@ class Runtime {
     log::info("start").kv("version", kVersion).kv("config", cfg_.file.string()).kv("pid", ::getpid());
     std::unique_ptr<store::ManagedDatabase> managed;
     std::unique_ptr<store::DbPool> pool;
+    std::unique_ptr<store::FreeSpaceGuard> disk_guard;   // managed mode: the data folder's disk
     std::unique_ptr<store::DeliveryBatcher> deliveries;  // uses pool (stopped explicitly first)
     std::unique_ptr<asio::ssl::context> tls;
     std::unique_ptr<services::SettingsCache> settings;
@@ -142,6 +144,11 @@ class Runtime {
       }
       pool = std::make_unique<store::DbPool>(opts, cfg_.database.pool_size, cfg_.database.queue_limit);
       deliveries = std::make_unique<store::DeliveryBatcher>(*pool);
+      if (managed) {
+        disk_guard = std::make_unique<store::FreeSpaceGuard>(
+            managed->datadir(), store::FreeSpaceGuard::reserve_for(cfg_.smtp.max_message_size_bytes));
+        deliveries->set_free_space_guard(disk_guard.get());
+      }
       settings = std::make_unique<services::SettingsCache>(*pool);
       spam = std::make_unique<services::SpamCache>(*pool);
       addresses = std::make_unique<services::AddressCache>(*pool);

@@ -390,6 +390,9 @@ Action Protocol::on_delivered(const DeliveryResult& result) {
       return send(r(451, "4.3.0", "Error: temporary failure storing the message, try again later"));
     case DeliveryResult::outcome_unknown:
       return send(r(451, "4.3.0", "Error: the message may not have been stored, try again later"));
+    // RFC 5321 4.2.2 / RFC 3463 X.3.1: the mail system is full; nothing was stored.
+    case DeliveryResult::insufficient_storage:
+      return send(r(452, "4.3.1", "Error: insufficient system storage, try again later"));
     case DeliveryResult::spam_rejected: return send(r(550, "5.7.1", "Error: message refused as spam"));
   }
   return send(r(451, "4.3.0", "Error: local error"));

@@ -70,7 +70,7 @@ struct Transaction {
 
 // The outcome of storing a message.
 struct DeliveryResult {
-  enum Kind { committed, temp_failure, outcome_unknown, spam_rejected } kind = committed;
+  enum Kind { committed, temp_failure, outcome_unknown, insufficient_storage, spam_rejected } kind = committed;
   std::string id;  // queue id shown in the 250 reply
 };
 

@@ -343,7 +343,9 @@ asio::awaitable<Action> Session::deliver() {
       if (ctx_.wake_relay) ctx_.wake_relay();
     }
   } else {
-    result.kind = r.error().outcome_unknown ? DeliveryResult::outcome_unknown : DeliveryResult::temp_failure;
+    result.kind = r.error().outcome_unknown            ? DeliveryResult::outcome_unknown
+                  : r.error().kind == store::DbFailure::no_space ? DeliveryResult::insufficient_storage
+                                                                 : DeliveryResult::temp_failure;
     // The database is in trouble (or refused this message): recipients are looked up
     // afresh until the next answer, so RCPT says 451 while it stays unreachable.
     ctx_.addresses.clear();

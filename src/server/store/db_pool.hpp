@@ -34,6 +34,7 @@ struct DbFailure {
     stopped,      // the pool is shutting down; nothing was attempted
     unavailable,  // the database could not be reached or the connection broke
     failed,       // the database refused the statement
+    no_space,     // too little room left on the database's disk; nothing was attempted
   } kind = failed;
   std::string message;
   // True when a commit may or may not have happened (connection lost mid-job):

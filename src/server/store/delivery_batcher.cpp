@@ -22,6 +22,8 @@ std::uint64_t DeliveryBatcher::delivered() const {
 }
 
 void DeliveryBatcher::submit(Delivery d, Done done) {
+  if (guard_ && !guard_->room())
+    return done(unexpected(DbFailure{DbFailure::no_space, "too little free space for the database", false}));
   bool start = false;
   {
     std::lock_guard lock(mu_);

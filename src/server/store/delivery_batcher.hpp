@@ -19,6 +19,7 @@
 #include <mutex>
 
 #include "server/store/db_pool.hpp"
+#include "server/store/free_space.hpp"
 #include "server/store/mail_store.hpp"
 
 namespace shicks::store {
@@ -36,8 +37,13 @@ class DeliveryBatcher {
   DeliveryBatcher& operator=(const DeliveryBatcher&) = delete;
 
   // Thread-safe. `done` runs exactly once, on a DB worker thread (or on the caller's
-  // thread when the pool refuses work: busy or stopped).
+  // thread when the pool refuses work: busy or stopped, or the guard finds the disk
+  // full: no_space).
   void submit(Delivery d, Done done);
+
+  // Before start-up is over: refuse deliveries (DbFailure::no_space) while `guard`
+  // finds too little room on the database's disk. Not owned; nullptr for none.
+  void set_free_space_guard(const FreeSpaceGuard* guard) { guard_ = guard; }
 
   // Counters for tests and status: transactions written and deliveries in them.
   std::uint64_t batches() const;
@@ -52,6 +58,7 @@ class DeliveryBatcher {
   void write(Connection& c, std::deque<Item>& batch);
 
   DbPool& pool_;
+  const FreeSpaceGuard* guard_ = nullptr;
   std::size_t max_batch_, max_bytes_;
   unsigned max_in_flight_;
   mutable std::mutex mu_;

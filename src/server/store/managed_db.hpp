@@ -65,6 +65,8 @@ class ManagedDatabase {
 
   // How shicksd (and tests) connect: unix socket, unix_socket authentication.
   ConnectOptions connect_options(bool with_database = true) const;
+  // The data folder (STATE_DIR/mysql).
+  const std::filesystem::path& datadir() const { return datadir_; }
   pid_t pid() const { return pid_.load(); }
   const std::filesystem::path& socket_path() const { return socket_; }
   const std::filesystem::path& error_log() const { return errlog_; }

@@ -26,6 +26,7 @@ struct FakeDriver {
   std::map<std::string, std::string> passwords = {{"alice", "secret"}};
   std::map<std::string, std::string> owned = {{"alice@example.org", "alice"}};
   bool store_fails = false;
+  bool disk_full = false;
   int delivered = 0;
   bool tls_started = false;
 
@@ -57,9 +58,11 @@ struct FakeDriver {
         }
         case Action::deliver: {
           DeliveryResult r;
-          r.kind = store_fails ? DeliveryResult::outcome_unknown : DeliveryResult::committed;
+          r.kind = store_fails ? DeliveryResult::outcome_unknown
+                   : disk_full ? DeliveryResult::insufficient_storage
+                               : DeliveryResult::committed;
           r.id = "ID1";
-          if (!store_fails) ++delivered;
+          if (!store_fails && !disk_full) ++delivered;
           a = p.on_delivered(r);
           continue;
         }
@@ -211,6 +214,12 @@ TEST_CASE("the end of DATA: bare line ends, size, storage trouble", "[smtp][prot
   play(p, d, {"C: MAIL FROM:<a@b.example>", "C: RCPT TO:<alice@example.org>", "C: DATA", "DATA-END ok",
               "S: 451 4.3.0"});
   CHECK(d.delivered == 0);
+  d.store_fails = false;
+  d.disk_full = true;  // the database's disk has too little room: nothing was stored
+  play(p, d, {"C: MAIL FROM:<a@b.example>", "C: RCPT TO:<alice@example.org>", "C: DATA", "DATA-END ok",
+              "S: 452 4.3.1"});
+  CHECK(d.delivered == 0);
+  CHECK(p.transaction().recipients.empty());
 }
 
 namespace {
