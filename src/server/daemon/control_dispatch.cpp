@@ -72,6 +72,7 @@ std::string db_failure_text(const store::DbFailure& f) {
     case store::DbFailure::busy: return "the database is busy; try again";
     case store::DbFailure::stopped: return "shicksd is shutting down";
     case store::DbFailure::unavailable: return fmt::format("the database is unavailable: {}", f.message);
+    case store::DbFailure::no_space: return fmt::format("the database's disk is full: {}", f.message);
     case store::DbFailure::failed: break;
   }
   return fmt::format("database error: {}", f.message);
