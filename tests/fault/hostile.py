@@ -424,7 +424,7 @@ def relay_forms():
     forms += [f"victim.test!u", f"victim.test!{L}!u", f"u@victim.test@{L}", f"u%victim.test%{L}@{L}",
               f"u@[127.0.0.2]", f"postmaster@victim.test", f"u@{L}x", f"u@x{L}", f"u@{L[:-1]}",
               f"\"u\\@victim.test\"@{L}", f"u\\@victim.test@{L}", f"u@victim.test:25",
-              f"u@victim.test>", f"u@victim.test> NOTIFY=NEVER", f"@victim.test:bob@{L}",
+              f"u@victim.test>", f"u@victim.test> NOTIFY=NEVER",
               f"u@\uff56ictim.test", f"\u00fc@victim.test", f"bob@{L}@victim.test"]
     return forms
 
@@ -489,10 +489,27 @@ def open_relay(env, size):
     code, _ = relay_rcpt(env, f"bob@{DOMAIN}", UNTRUSTED)
     if code != 250:
         res.fail("control", 1, f"local delivery from {UNTRUSTED} got {code}")
+    # A source route to a local mailbox is delivered locally (RFC 5321 C: the route is
+    # ignored), never queued for the relay.
+    routed = f"@victim.test,@relay.test:bob@{DOMAIN}"
+    w = smtp_open(env, source=UNTRUSTED)
+    try:
+        codes = [w.cmd(b"MAIL FROM:<sender@remote.test>")[0], w.cmd(b"RCPT TO:<" + routed.encode() + b">")[0]]
+        if codes[-1] == 250:
+            codes.append(w.cmd(b"DATA")[0])
+            codes.append(w.cmd(b"Subject: routed-local\r\n\r\nrouted\r\n.")[0])
+        w.cmd(b"QUIT")
+    finally:
+        w.close()
+    queued = env.relay_queue()
+    local = sum(1 for _, m in env.pop3_fetch("bob") if token_of(m) == "routed-local")
+    if queued:
+        res.fail("relayed", len(queued), f"relay queue: {queued}")
     env.ctl("relay", "clear")
     res.note(f"{len(forms)} address forms x (no relay, relay set), RCPT from untrusted {UNTRUSTED} without AUTH")
     res.note(f"replies: {fmt_tally(tally)}")
-    res.note(f"control: {control}; local bob@{DOMAIN} from {UNTRUSTED}: {code}")
+    res.note(f"control: {control}; local bob@{DOMAIN} from {UNTRUSTED}: {code}; <{routed}> from {UNTRUSTED}: "
+             f"{','.join(map(str, codes))}, {local} stored for bob; relay queue at the end: {len(queued)} rows")
     return res
 
 
