@@ -736,10 +736,119 @@ def brute_force(env, size):
     return res
 
 
+# ---------------------------------------------------------------- 6. slow-clients
+
+def rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def slow_clients(env, size):
+    import resource
+    res = Result()
+    env.add_user("bob")
+    n = pick(size, 40, 1000)
+    every = pick(size, 2.0, 10.0)
+    messages = pick(size, 10, 100)
+    # At the default server.max_connections (1000) the slow clients alone take every
+    # slot and the legitimate client gets 421 4.7.0: leave room for it.
+    env.set("server.max_connections", n + 100)
+    env.restart()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, n + 512)), hard))
+    rss0 = rss_kib(env.pid)
+    slow = []
+    for i in range(n):
+        service = "smtp" if i % 2 == 0 else "pop3"
+        src = f"127.0.{100 + i // 250}.{2 + i % 250}"
+        try:
+            s = socket.create_connection(("127.0.0.1", env.ports[service]), timeout=10, source_address=(src, 0))
+            s.setblocking(False)
+            slow.append([s, b"NOOP\r\n" if service == "smtp" else b"NOOP\r\n", 0])
+        except OSError as e:
+            res.fail("connect", 1, f"slow client {i}: {e!r}")
+    stop = threading.Event()
+    dropped = [0]
+
+    def dribble():
+        while not stop.is_set():
+            for c in slow:
+                if c[0] is None:
+                    continue
+                try:
+                    try:
+                        while c[0].recv(65536):
+                            pass
+                    except BlockingIOError:
+                        pass
+                    c[0].send(c[1][c[2] % len(c[1]):][:1])
+                    c[2] += 1
+                except OSError:
+                    c[0].close()
+                    c[0] = None
+                    dropped[0] += 1
+            stop.wait(every)
+    t = threading.Thread(target=dribble, daemon=True)
+    t.start()
+    lat = []
+    rss_peak = rss_kib(env.pid)
+    t0 = time.monotonic()
+    for k in range(messages):
+        a = time.monotonic()
+        code, text = env.send(f"bob@{DOMAIN}", f"Subject: slow-{k}\r\n\r\nbody {k}\r\n".encode(), timeout=30)
+        lat.append(time.monotonic() - a)
+        if code != 250:
+            res.fail("send", 1, f"message {k}: {code} {text}")
+        a = time.monotonic()
+        p = env.pop3(timeout=30)
+        try:
+            if not p.login("bob", PASSWORD).startswith("+OK"):
+                res.fail("fetch", 1, f"login {k}")
+            else:
+                status, raw = p.multi(f"RETR {k + 1}")
+                if not status.startswith("+OK") or f"slow-{k}".encode() not in raw:
+                    res.fail("fetch", 1, f"RETR {k + 1}: {status}")
+                p.cmd("QUIT")
+        finally:
+            p.close()
+        lat.append(time.monotonic() - a)
+        rss_peak = max(rss_peak, rss_kib(env.pid))
+        res.attempts += 2
+    # Keep the slow clients a while longer at the smallest sizes so bytes keep dribbling.
+    while time.monotonic() - t0 < 3 * every:
+        time.sleep(0.5)
+    stop.set()
+    t.join(every + 5)
+    alive = sum(1 for c in slow if c[0] is not None)
+    for c in slow:
+        if c[0] is not None:
+            c[0].close()
+    lat.sort()
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    if p99 >= 2.0:
+        res.fail("slow", 1, f"p99 {p99:.2f} s")
+    if not env.running():
+        res.fail("down", 1, "shicksd exited")
+    res.note(f"{n} clients (SMTP and POP3) sending one byte every {every:.0f} s while one client sent and "
+             f"fetched {messages} messages over {time.monotonic() - t0:.0f} s")
+    res.note(f"legitimate client: median {lat[len(lat) // 2] * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms (goal < 2 s), "
+             f"max {lat[-1] * 1000:.0f} ms; slow clients still connected at the end {alive}, dropped {dropped[0]}")
+    res.note(f"server.max_connections {n + 100} (at the default 1000 the {n} slow clients fill it)")
+    res.note(f"shicksd RSS {rss0 // 1024} MiB before, {rss_peak // 1024} MiB at the peak")
+    return res
+
+
 SCENARIOS = [
     ("smtp-smuggling", smtp_smuggling),
     ("starttls-injection", starttls_injection),
     ("open-relay", open_relay),
     ("garbage", garbage),
     ("brute-force", brute_force),
+    ("slow-clients", slow_clients),
 ]
