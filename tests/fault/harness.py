@@ -189,11 +189,7 @@ class Env(fx.ManagedDaemon):
         Received lines the server puts on top)."""
         p = self.pop3(timeout=timeout)
         try:
-            r = p.login(user, password)
-            if not r.startswith("+OK"):
-                raise AssertionError(f"POP3 login of {user}: {r}")
-            _, listing = p.multi("UIDL")
-            uidls = [line.split()[1].decode() for line in listing.split(b"\r\n") if line]
+            uidls = self._login_and_list(p, user, password)
             out = []
             for i, uidl in enumerate(uidls, 1):
                 status, raw = p.multi(f"RETR {i}")
@@ -209,14 +205,20 @@ class Env(fx.ManagedDaemon):
         """UIDLs of `user`'s maildrop (a session that deletes nothing)."""
         p = self.pop3(timeout=timeout)
         try:
-            r = p.login(user, password)
-            if not r.startswith("+OK"):
-                raise AssertionError(f"POP3 login of {user}: {r}")
-            _, listing = p.multi("UIDL")
+            uidls = self._login_and_list(p, user, password)
             p.cmd("QUIT")
-            return [line.split()[1].decode() for line in listing.split(b"\r\n") if line]
+            return uidls
         finally:
             p.close()
+
+    @staticmethod
+    def _login_and_list(p, user, password):
+        """Logs `user` in on POP3 session `p` and returns the maildrop's UIDLs."""
+        r = p.login(user, password)
+        if not r.startswith("+OK"):
+            raise AssertionError(f"POP3 login of {user}: {r}")
+        _, listing = p.multi("UIDL")
+        return [line.split()[1].decode() for line in listing.split(b"\r\n") if line]
 
     def disk_usage(self):
         st = os.statvfs(self.state_dir)

@@ -214,22 +214,23 @@ asio::awaitable<Result> relay_test(const Args&, Control& ctl, Log& what) {
 
 // ---------------------------------------------------------------- spam keywords
 
-Job spam_add(const Args& a, Control& ctl, Log& what) {
+// spam.add / spam.del: the change, then the daemon's matcher refreshed from the table.
+template <class Change, class Answer>
+Job keyword_change(const Args& a, Control& ctl, Log& what, Change change, Answer shape) {
   auto keywords = a.list("keywords");
   what.add("keywords", joined(keywords));
   services::SpamCache* cache = &ctl.server.spam;
-  return [keywords, cache](store::Connection& c) {
-    return answer(refreshed(*cache, c, admin::add_keywords(c, keywords)), answers::keywords_added);
+  return [keywords, cache, change, shape](store::Connection& c) {
+    return answer(refreshed(*cache, c, change(c, keywords)), shape);
   };
 }
 
+Job spam_add(const Args& a, Control& ctl, Log& what) {
+  return keyword_change(a, ctl, what, admin::add_keywords, answers::keywords_added);
+}
+
 Job spam_del(const Args& a, Control& ctl, Log& what) {
-  auto keywords = a.list("keywords");
-  what.add("keywords", joined(keywords));
-  services::SpamCache* cache = &ctl.server.spam;
-  return [keywords, cache](store::Connection& c) {
-    return answer(refreshed(*cache, c, admin::delete_keywords(c, keywords)), answers::keywords_deleted);
-  };
+  return keyword_change(a, ctl, what, admin::delete_keywords, answers::keywords_deleted);
 }
 
 Job spam_list(const Args&, Control&, Log&) {
