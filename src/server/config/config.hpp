@@ -34,6 +34,11 @@ struct ServerConfig {
   // Connections open at once on every SMTP and POP3 listener together; beyond it a
   // connection is refused with 421 4.7.0 / -ERR [SYS/TEMP].
   unsigned max_connections = 1000;
+  // Under stress (four fifths of server.max_connections, smtp.max_connections or
+  // pop3.max_connections in use) each command -- and each TLS handshake -- must come
+  // within this many seconds, and a message under DATA at 500 bytes/s after them;
+  // 0 = the normal timeouts always.
+  unsigned stress_timeout_seconds = 10;
 };
 
 struct ControlConfig {

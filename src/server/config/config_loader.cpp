@@ -161,6 +161,7 @@ std::map<std::string, std::vector<KeyDef>> schema(Config& c) {
       {"user", string_into(c.server.user)},
       {"shutdown_timeout_seconds", uint_into(c.server.shutdown_timeout_seconds, 1, 3600)},
       {"max_connections", uint_into(c.server.max_connections, 1, 1000000)},
+      {"stress_timeout_seconds", uint_into(c.server.stress_timeout_seconds, 0, 3600)},
   };
   s["control"] = {
       {"group", string_into(c.control.group)},

@@ -2,7 +2,9 @@
 
 #include <sys/resource.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 
 #include <asio/co_spawn.hpp>
@@ -215,6 +217,25 @@ void turn_away(tcp::socket sock, Service svc, net::ConnectionCaps::Refusal why, 
   net::spawn(strand, std::move(task), sid + " refusal");
 }
 
+// Four fifths of a cap are in use: sessions waiting for a command are told, so that
+// those that have waited longer than server.stress_timeout_seconds end now. Said at
+// most once a second however often the count goes up and down around the level.
+void stress_began(const net::ConnectionCaps& caps, services::ServerContext& ctx) {
+  if (ctx.cfg.server.stress_timeout_seconds == 0) return;
+  static std::atomic<std::int64_t> last_ms{0};
+  const std::int64_t now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  std::int64_t last = last_ms.load();
+  if (now_ms - last < 1000 || !last_ms.compare_exchange_strong(last, now_ms)) return;
+  log::warn("connections.stress")
+      .kv("open", caps.open())
+      .kv("smtp", caps.open(kSmtpKind))
+      .kv("pop3", caps.open(kPop3Kind))
+      .kv("timeout_seconds", ctx.cfg.server.stress_timeout_seconds);
+  ctx.stats.connections_stress++;
+  ctx.sessions.poke_all();
+}
+
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Service svc, services::ServerContext& ctx, Caps caps) {
   for (;;) {
     // Each session runs on a strand of its own, so a shutdown notice posted to it
@@ -237,6 +258,7 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Service svc, services
       turn_away(std::move(sock), svc, slot.refusal(), ctx, caps, strand);
       continue;
     }
+    if (slot.began_stress()) stress_began(*caps.connections, ctx);
     if (is_pop3(svc)) {
       std::string sid = ctx.stats.next_session_id('p');
       auto task = pop3::run_session(std::move(sock), svc == Service::pop3s, sid, ctx, std::move(slot));

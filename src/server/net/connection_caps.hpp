@@ -5,6 +5,11 @@
 // back when it is destroyed, however the connection ends (an exception included), so
 // the counts cannot drift. A Slot keeps its caps alive, so it may outlive their owner
 // (a session frame destroyed with the io_context).
+//
+// Four fifths of a cap in use is *stress* (as Postfix calls it): sessions then get
+// server.stress_timeout_seconds for each command instead of the full command timeout,
+// so that clients that hold connections open without finishing their commands
+// (slowloris) are dropped before they fill the server.
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -21,13 +26,15 @@ class ConnectionCaps : public std::enable_shared_from_this<ConnectionCaps> {
    public:
     Slot() = default;
     Slot(Slot&& o) noexcept
-        : caps_(std::move(o.caps_)), kind_(o.kind_), refusal_(std::exchange(o.refusal_, Refusal::none)) {}
+        : caps_(std::move(o.caps_)), kind_(o.kind_), refusal_(std::exchange(o.refusal_, Refusal::none)),
+          began_stress_(std::exchange(o.began_stress_, false)) {}
     Slot& operator=(Slot&& o) noexcept {
       if (this != &o) {
         release();
         caps_ = std::move(o.caps_);
         kind_ = o.kind_;
         refusal_ = std::exchange(o.refusal_, Refusal::none);
+        began_stress_ = std::exchange(o.began_stress_, false);
       }
       return *this;
     }
@@ -39,6 +46,10 @@ class ConnectionCaps : public std::enable_shared_from_this<ConnectionCaps> {
     explicit operator bool() const { return caps_ != nullptr; }
     // Which cap refused it (none when held).
     Refusal refusal() const { return refusal_; }
+    // Whether taking this place brought the total or this kind to its stress level.
+    bool began_stress() const { return began_stress_; }
+    // Whether the total or this slot's kind is at its stress level now.
+    bool stressed() const { return caps_ && caps_->stressed(kind_); }
     // Gives the place back now (the destructor does it otherwise).
     void release() {
       if (caps_) caps_->give_back(kind_);
@@ -47,12 +58,18 @@ class ConnectionCaps : public std::enable_shared_from_this<ConnectionCaps> {
 
    private:
     friend class ConnectionCaps;
-    Slot(std::shared_ptr<ConnectionCaps> caps, std::size_t kind) : caps_(std::move(caps)), kind_(kind) {}
+    Slot(std::shared_ptr<ConnectionCaps> caps, std::size_t kind, bool began_stress)
+        : caps_(std::move(caps)), kind_(kind), began_stress_(began_stress) {}
     explicit Slot(Refusal r) : refusal_(r) {}
     std::shared_ptr<ConnectionCaps> caps_;
     std::size_t kind_ = 0;
     Refusal refusal_ = Refusal::none;
+    bool began_stress_ = false;
   };
+
+  // The number of open connections that is stress for a cap: four fifths of it,
+  // rounded up (a cap of 1 is under stress with its one connection).
+  static unsigned stress_level(unsigned cap) { return cap - cap / 5; }
 
   // At most `total` connections in all and `per_kind[k]` of kind k.
   static std::shared_ptr<ConnectionCaps> make(unsigned total, std::vector<unsigned> per_kind) {
@@ -67,7 +84,13 @@ class ConnectionCaps : public std::enable_shared_from_this<ConnectionCaps> {
     if (open_by_kind_.at(kind) >= per_kind_.at(kind)) return Slot(Refusal::kind);
     ++open_;
     ++open_by_kind_[kind];
-    return Slot(shared_from_this(), kind);
+    bool began = open_ == stress_level(total_) || open_by_kind_[kind] == stress_level(per_kind_[kind]);
+    return Slot(shared_from_this(), kind, began);
+  }
+
+  bool stressed(std::size_t kind) const {
+    std::lock_guard lock(mu_);
+    return open_ >= stress_level(total_) || open_by_kind_.at(kind) >= stress_level(per_kind_.at(kind));
   }
 
   unsigned open() const {

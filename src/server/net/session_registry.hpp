@@ -3,7 +3,8 @@
 // strand and registers a callback that is posted to that strand, so the callback
 // never races the session; a session that already ended is skipped.
 // SMTP and POP3 sessions also publish a SessionInfo and a kill callback, for
-// `session.list` / `session.kill` on the control socket.
+// `session.list` / `session.kill` on the control socket, and a poke callback: when the
+// server comes under stress, every session re-checks how long it may still wait.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -24,14 +25,15 @@ class SessionRegistry {
   using Id = std::uint64_t;
 
   Id add(asio::any_io_executor ex, std::function<void()> on_shutdown) {
-    return add(std::move(ex), std::move(on_shutdown), nullptr, nullptr);
+    return add(std::move(ex), std::move(on_shutdown), nullptr, nullptr, nullptr);
   }
-  // A session that shows up in list() and can be ended with kill().
+  // A session that shows up in list(), can be ended with kill() and poked.
   Id add(asio::any_io_executor ex, std::function<void()> on_shutdown, std::shared_ptr<const SessionInfo> info,
-         std::function<void()> on_kill) {
+         std::function<void()> on_kill, std::function<void()> on_poke) {
     std::lock_guard lock(mu_);
     Id id = next_++;
-    sessions_.emplace(id, Entry{std::move(ex), std::move(on_shutdown), std::move(info), std::move(on_kill)});
+    sessions_.emplace(id, Entry{std::move(ex), std::move(on_shutdown), std::move(info), std::move(on_kill),
+                                std::move(on_poke)});
     return id;
   }
 
@@ -49,6 +51,13 @@ class SessionRegistry {
   void shutdown_all() {
     std::lock_guard lock(mu_);
     for (auto& [id, e] : sessions_) post_to(id, e, &Entry::on_shutdown);
+  }
+
+  // Posts every poke callback to its session's strand.
+  void poke_all() {
+    std::lock_guard lock(mu_);
+    for (auto& [id, e] : sessions_)
+      if (e.on_poke) post_to(id, e, &Entry::on_poke);
   }
 
   // The published sessions, oldest first.
@@ -78,6 +87,7 @@ class SessionRegistry {
     std::function<void()> on_shutdown;
     std::shared_ptr<const SessionInfo> info;  // null: not listed (control sessions)
     std::function<void()> on_kill;
+    std::function<void()> on_poke;
   };
 
   // Runs e.*which on the session's strand, unless the session ended meanwhile.

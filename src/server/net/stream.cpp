@@ -46,16 +46,25 @@ asio::awaitable<std::size_t> Stream::read_some(char* buf, std::size_t n, std::ch
   asio::steady_timer timer(sock_.get_executor());
   timer.expires_after(limit);
   auto wait = timer.async_wait(exp::as_tuple(asio::use_awaitable));
+  read_timer_ = &timer;
+  std::size_t got = 0;
   if (tls_) {
     auto rd = tls_stream_->async_read_some(asio::buffer(buf, n), exp::as_tuple(asio::use_awaitable));
     auto race = std::move(rd) || std::move(wait);
     auto res = co_await std::move(race);
-    co_return counted_in(settle(res, ec));
+    got = settle(res, ec);
+  } else {
+    auto rd = sock_.async_read_some(asio::buffer(buf, n), exp::as_tuple(asio::use_awaitable));
+    auto race = std::move(rd) || std::move(wait);
+    auto res = co_await std::move(race);
+    got = settle(res, ec);
   }
-  auto rd = sock_.async_read_some(asio::buffer(buf, n), exp::as_tuple(asio::use_awaitable));
-  auto race = std::move(rd) || std::move(wait);
-  auto res = co_await std::move(race);
-  co_return counted_in(settle(res, ec));
+  read_timer_ = nullptr;
+  co_return counted_in(got);
+}
+
+void Stream::interrupt_read() {
+  if (read_timer_) read_timer_->cancel();
 }
 
 asio::awaitable<void> Stream::write(std::string_view data, std::chrono::milliseconds limit) {

@@ -12,6 +12,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/ssl/context.hpp>
 #include <asio/ssl/stream.hpp>
+#include <asio/steady_timer.hpp>
 
 #include "server/net/session_info.hpp"
 
@@ -28,6 +29,10 @@ class Stream {
   // Reads some bytes; ec = asio::error::timed_out when `limit` passes first.
   asio::awaitable<std::size_t> read_some(char* buf, std::size_t n, std::chrono::milliseconds limit,
                                          std::error_code& ec);
+  // On the stream's strand: ends a read_some() under way at once as if its limit had
+  // passed (nothing is read; the caller decides whether to read again). No-op when no
+  // read is under way.
+  void interrupt_read();
   // Writes all of `data`; throws std::system_error (timed_out when `limit` passes).
   asio::awaitable<void> write(std::string_view data, std::chrono::milliseconds limit);
 
@@ -56,6 +61,7 @@ class Stream {
   std::unique_ptr<TlsStream> tls_stream_;
   bool tls_ = false;
   std::shared_ptr<SessionInfo> info_;
+  asio::steady_timer* read_timer_ = nullptr;  // the limit of the read_some() under way
   std::size_t counted_in(std::size_t n);
 };
 

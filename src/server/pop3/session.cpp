@@ -188,28 +188,25 @@ class Session final : public services::Conversation {
 
 asio::awaitable<bool> Session::fill() {
   conn_.info().set_state(proto_.state_name());
-  const auto deadline = Clock::now() + std::chrono::seconds(ctx_.cfg.pop3.autologout_seconds);
-  for (;;) {
-    if (conn_.shutting_down()) break;
+  if (!conn_.shutting_down()) {
     if (lease_lost_) co_return lease_lost_end();
-    auto now = Clock::now();
-    if (now >= deadline) {
-      // RFC 1939 3: the autologout timer ends the session without the UPDATE state.
-      queue(proto_.timeout_reply());
-      conn_.end("timeout");
-      co_return false;
-    }
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
     std::error_code ec;
-    co_await conn_.read(reader_, wait, ec);
-    if (ec == asio::error::timed_out) continue;
-    if (conn_.shutting_down()) break;
-    if (lease_lost_) co_return lease_lost_end();
-    if (ec) {
-      conn_.end_on(ec);
+    co_await conn_.read_command(reader_, std::chrono::seconds(ctx_.cfg.pop3.autologout_seconds), ec);
+    if (ec == asio::error::timed_out) {
+      // RFC 1939 3: the autologout timer (reset by each command, not by the bytes of
+      // one) ends the session without the UPDATE state.
+      queue(proto_.timeout_reply());
+      conn_.end(conn_.stress_timed_out() ? "stress-timeout" : "timeout");
       co_return false;
     }
-    co_return true;
+    if (!conn_.shutting_down()) {
+      if (lease_lost_) co_return lease_lost_end();
+      if (ec) {
+        conn_.end_on(ec);
+        co_return false;
+      }
+      co_return true;
+    }
   }
   queue(proto_.shutdown_reply());
   conn_.end("shutdown");
@@ -246,6 +243,7 @@ asio::awaitable<void> Session::converse() {
   try {
     queue(proto_.greeting());
     co_await flush();
+    conn_.command_done();
     bool open = true;
     while (open) {
       auto line = reader_.next();
@@ -257,6 +255,7 @@ asio::awaitable<void> Session::converse() {
       Action a = line->too_long ? proto_.on_line_too_long() : proto_.on_line(line->text);
       conn_.info().set_state(proto_.state_name());
       open = co_await perform(std::move(a));
+      conn_.command_done();
       if (conn_.queued() >= kFlushBytes) co_await flush();
     }
     co_await flush();

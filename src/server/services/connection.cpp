@@ -1,5 +1,6 @@
 #include "server/services/connection.hpp"
 
+#include <algorithm>
 #include <exception>
 
 #include <asio/ssl/error.hpp>
@@ -44,14 +45,15 @@ asio::awaitable<void> Connection::run(Conversation& conversation, net::Connectio
   // run on this strand and only while the registration lives (this frame).
   auto on_shutdown = [this] { request_shutdown(); };
   auto on_kill = [this] { kill(); };
-  net::Registration registration(ctx_.sessions, ctx_.sessions.add(executor(), on_shutdown, info_, on_kill));
+  auto on_poke = [this] { stream_.interrupt_read(); };
+  net::Registration registration(ctx_.sessions, ctx_.sessions.add(executor(), on_shutdown, info_, on_kill, on_poke));
+  slot_ = &slot;
   OpenConnection counted(ctx_.stats);
   try {
     if (kind_.implicit_tls) {
       // TLS first, so that even the refusal below reaches the client readably.
       std::string err;
-      const auto limit = std::chrono::seconds(ctx_.cfg.tls.handshake_timeout_seconds);
-      bool ok = co_await stream_.handshake(limit, err);
+      bool ok = co_await stream_.handshake(handshake_limit(), err);
       if (!ok) {
         event(log::Level::info, "disconnect").kv("service", kind_.service).kv("peer", peer_).kv("reason", "tls: " + err);
         stream_.close();
@@ -79,6 +81,7 @@ asio::awaitable<void> Connection::run(Conversation& conversation, net::Connectio
   if (killed_) end_reason_ = "killed";
   event(log::Level::info, "disconnect").kv("reason", end_reason_).kv("errors", conversation.errors());
   conversation_ = nullptr;
+  slot_ = nullptr;
   slot.release();
 }
 
@@ -104,6 +107,51 @@ asio::awaitable<void> Connection::flush() {
 asio::awaitable<void> Connection::read(mail::LineReader& reader, std::chrono::milliseconds limit, std::error_code& ec) {
   std::size_t n = co_await stream_.read_some(buf_, sizeof buf_, limit, ec);
   if (!ec) reader.feed(std::string_view(buf_, n));
+}
+
+bool Connection::under_stress() const {
+  return ctx_.cfg.server.stress_timeout_seconds > 0 && slot_ && slot_->stressed();
+}
+
+std::chrono::seconds Connection::handshake_limit() const {
+  std::chrono::seconds limit(ctx_.cfg.tls.handshake_timeout_seconds);
+  if (under_stress()) limit = std::min(limit, std::chrono::seconds(ctx_.cfg.server.stress_timeout_seconds));
+  return limit;
+}
+
+asio::awaitable<void> Connection::read_command(mail::LineReader& reader, std::chrono::milliseconds limit,
+                                               std::error_code& ec) {
+  const auto stress = std::chrono::seconds(ctx_.cfg.server.stress_timeout_seconds);
+  co_await read_until(reader, command_started_ + limit, command_started_ + stress, ec);
+}
+
+asio::awaitable<void> Connection::read_data(mail::LineReader& reader, Clock::time_point started, std::uint64_t received,
+                                            std::chrono::milliseconds limit, std::error_code& ec) {
+  const auto stress = std::chrono::seconds(ctx_.cfg.server.stress_timeout_seconds + received / kStressDataRate);
+  co_await read_until(reader, Clock::now() + limit, started + stress, ec);
+}
+
+// Reads once, by `normal` or, under stress, by the earlier of the two. A poke (stress
+// began) or a limit that passed ends the read early; the bound is then worked out
+// again, so a poke only shortens the wait when the server is under stress.
+asio::awaitable<void> Connection::read_until(mail::LineReader& reader, Clock::time_point normal,
+                                             Clock::time_point stressed, std::error_code& ec) {
+  for (;;) {
+    const bool stress = under_stress() && stressed < normal;
+    const auto until = stress ? stressed : normal;
+    const auto now = Clock::now();
+    if (now >= until) {
+      ec = asio::error::timed_out;
+      stress_timed_out_ = stress;
+      if (stress) ctx_.stats.connections_stress_timeouts++;
+      co_return;
+    }
+    auto wait = std::chrono::ceil<std::chrono::milliseconds>(until - now);
+    std::size_t n = co_await stream_.read_some(buf_, sizeof buf_, wait, ec);
+    if (ec == asio::error::timed_out) continue;
+    if (!ec) reader.feed(std::string_view(buf_, n));
+    co_return;
+  }
 }
 
 void Connection::end_on(const std::error_code& ec) {
@@ -132,8 +180,7 @@ asio::awaitable<bool> Connection::upgrade_tls(mail::LineReader& reader, std::str
     reader.clear();
   }
   std::string err;
-  const auto limit = std::chrono::seconds(ctx_.cfg.tls.handshake_timeout_seconds);
-  bool ok = co_await stream_.handshake(limit, err);
+  bool ok = co_await stream_.handshake(handshake_limit(), err);
   if (!ok) {
     end_reason_ = "tls: " + err;
     co_return false;

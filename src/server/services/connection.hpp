@@ -6,6 +6,7 @@
 // the STARTTLS/STLS upgrade and the logging of a password login. The protocol's own
 // dialogue is a Conversation that the connection runs.
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -61,6 +62,7 @@ class Conversation {
 
 class Connection {
  public:
+  using Clock = std::chrono::steady_clock;
   struct Kind {
     const char* protocol;  // "smtp" or "pop3": the prefix of the event names
     const char* service;   // "smtp", "submission", "smtps", "pop3", "pop3s"
@@ -100,8 +102,25 @@ class Connection {
   std::string& output() { return out_; }  // for output built in place (dot-stuffing)
   asio::awaitable<void> flush();          // throws std::system_error when the client is gone
 
-  // ---- input: read some bytes into `reader`; ec = asio::error::timed_out after `limit`
+  // ---- input: read some bytes into `reader`, or ec = asio::error::timed_out.
+  // The wait for one command is bounded as a whole: `limit` counts from the end of
+  // the previous command (command_done()), and bytes that dribble in do not extend
+  // it. Under stress (net/connection_caps.hpp) the bound is stress_timeout_seconds
+  // instead, when shorter; a session is told when stress begins, so a wait already
+  // under way is cut short too.
+  asio::awaitable<void> read_command(mail::LineReader& reader, std::chrono::milliseconds limit, std::error_code& ec);
+  // The previous command has been carried out: the wait for the next one begins.
+  void command_done() { command_started_ = Clock::now(); }
+  // While a message is received (SMTP DATA): each read within `limit`; under stress
+  // also the whole message, which began at `started` and has `received` bytes so far,
+  // within stress_timeout_seconds plus one second for every kStressDataRate bytes.
+  asio::awaitable<void> read_data(mail::LineReader& reader, std::chrono::steady_clock::time_point started,
+                                  std::uint64_t received, std::chrono::milliseconds limit, std::error_code& ec);
+  // One read, bounded by `limit` alone.
   asio::awaitable<void> read(mail::LineReader& reader, std::chrono::milliseconds limit, std::error_code& ec);
+  // Whether the last timed_out came from the stress bound rather than the normal one.
+  bool stress_timed_out() const { return stress_timed_out_; }
+  static constexpr std::uint64_t kStressDataRate = 500;  // bytes per second, as Postfix's smtpd_min_data_rate
 
   // ---- why the session ends ("quit" unless said otherwise)
   void end(std::string reason) { end_reason_ = std::move(reason); }
@@ -127,6 +146,12 @@ class Connection {
  private:
   void request_shutdown();
   void kill();
+  bool under_stress() const;
+  // The TLS handshake's limit: tls.handshake_timeout_seconds, under stress at most
+  // stress_timeout_seconds.
+  std::chrono::seconds handshake_limit() const;
+  asio::awaitable<void> read_until(mail::LineReader& reader, Clock::time_point normal, Clock::time_point stressed,
+                                   std::error_code& ec);
   asio::awaitable<void> refuse_busy();
   void log_tls();
 
@@ -141,6 +166,9 @@ class Connection {
   bool shutting_down_ = false;
   bool killed_ = false;
   Conversation* conversation_ = nullptr;  // while run() runs
+  const net::ConnectionCaps::Slot* slot_ = nullptr;  // while run() runs
+  Clock::time_point command_started_ = Clock::now();
+  bool stress_timed_out_ = false;
   char buf_[16384];
 };
 

@@ -10,6 +10,8 @@ std::vector<std::pair<const char*, std::uint64_t>> Stats::counters() const {
       {"connections_open", connections_open.load()},
       {"connections_refused", connections_refused.load()},
       {"connections_refused_per_ip", connections_refused_per_ip.load()},
+      {"connections_stress", connections_stress.load()},
+      {"connections_stress_timeouts", connections_stress_timeouts.load()},
       {"control_requests", control_requests.load()},
       {"smtp_messages_accepted", smtp_messages_accepted.load()},
       {"smtp_messages_rejected", smtp_messages_rejected.load()},

@@ -40,6 +40,8 @@ class Stats {
   // pop3.max_connections was reached
   std::atomic<std::uint64_t> connections_refused{0};
   std::atomic<std::uint64_t> connections_refused_per_ip{0};  // smtp/pop3.max_connections_per_ip
+  std::atomic<std::uint64_t> connections_stress{0};          // times stress began (connections.stress)
+  std::atomic<std::uint64_t> connections_stress_timeouts{0};  // sessions ended by the stress timeout
   std::atomic<std::uint64_t> control_requests{0};
   // SMTP
   std::atomic<std::uint64_t> smtp_messages_accepted{0};

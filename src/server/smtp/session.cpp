@@ -98,7 +98,14 @@ class Session final : public services::Conversation {
   void queue(const Reply& r) { conn_.queue(r.render()); }
   asio::awaitable<void> flush() { return conn_.flush(); }
 
-  asio::awaitable<bool> fill(std::chrono::seconds limit);  // false: the connection is done
+  // A message under DATA: when it began and how much of it has come.
+  struct DataProgress {
+    services::Connection::Clock::time_point started;
+    std::uint64_t received;
+  };
+  // Reads more input: the next command, or (with `data`) more of a message. False:
+  // the connection is done (the end reason is set).
+  asio::awaitable<bool> fill(const DataProgress* data = nullptr);
   asio::awaitable<bool> perform(Action a);                  // false: close the session
   // nullopt: the connection ended while reading (fill() has said why).
   asio::awaitable<std::optional<Action>> read_message(BareLf bare_lf);
@@ -113,7 +120,7 @@ class Session final : public services::Conversation {
   std::string body_;  // the message being received (bounded by the size limit)
 };
 
-asio::awaitable<bool> Session::fill(std::chrono::seconds limit) {
+asio::awaitable<bool> Session::fill(const DataProgress* data) {
   conn_.info().set_state(proto_.state_name());
   if (conn_.shutting_down()) {
     queue(proto_.shutdown_reply());
@@ -121,10 +128,15 @@ asio::awaitable<bool> Session::fill(std::chrono::seconds limit) {
     co_return false;
   }
   std::error_code ec;
-  co_await conn_.read(reader_, limit, ec);
+  if (data) {
+    const auto limit = std::chrono::seconds(ctx_.cfg.smtp.data_timeout_seconds);
+    co_await conn_.read_data(reader_, data->started, data->received, limit, ec);
+  } else {
+    co_await conn_.read_command(reader_, std::chrono::seconds(ctx_.cfg.smtp.command_timeout_seconds), ec);
+  }
   if (ec == asio::error::timed_out) {
     queue(proto_.timeout_reply());
-    conn_.end("timeout");
+    conn_.end(conn_.stress_timed_out() ? "stress-timeout" : "timeout");
     co_return false;
   }
   if (conn_.shutting_down()) {
@@ -144,18 +156,19 @@ asio::awaitable<void> Session::converse() {
   if (conn_.tls()) proto_.on_tls_started();  // smtps
   queue(proto_.greeting());
   co_await flush();
-  const auto command_timeout = std::chrono::seconds(ctx_.cfg.smtp.command_timeout_seconds);
+  conn_.command_done();
   bool open = true;
   while (open) {
     auto line = reader_.next();
     if (!line) {
       co_await flush();  // RFC 2920: replies go out before we wait for more input
-      open = co_await fill(command_timeout);
+      open = co_await fill();
       continue;
     }
     Action a = line->too_long ? proto_.on_line_too_long() : proto_.on_line(line->text);
     conn_.info().set_state(proto_.state_name());
     open = co_await perform(std::move(a));
+    conn_.command_done();
   }
   co_await flush();
 }
@@ -247,14 +260,15 @@ asio::awaitable<std::optional<Action>> Session::read_message(BareLf bare_lf) {
   DataDecoder decoder(ctx_.cfg.smtp.max_message_size_bytes, bare_lf);
   body_.clear();
   std::string pending = reader_.take();
-  const auto data_timeout = std::chrono::seconds(ctx_.cfg.smtp.data_timeout_seconds);
+  DataProgress progress{services::Connection::Clock::now(), 0};
   for (;;) {
     std::size_t used = decoder.feed(pending, body_);
     if (decoder.done()) {
       reader_.feed(std::string_view(pending).substr(used));  // pipelined commands after the dot
       break;
     }
-    bool more = co_await fill(data_timeout);
+    progress.received += pending.size();
+    bool more = co_await fill(&progress);
     if (!more) co_return std::nullopt;
     pending = reader_.take();
   }

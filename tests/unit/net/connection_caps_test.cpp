@@ -76,3 +76,49 @@ TEST_CASE("connection caps: a slot outlives the owner's pointer", "[net]") {
   s.release();
   CHECK(weak.expired());
 }
+
+TEST_CASE("connection caps: stress is four fifths of a cap, rounded up", "[net]") {
+  CHECK(ConnectionCaps::stress_level(1000) == 800);
+  CHECK(ConnectionCaps::stress_level(800) == 640);
+  CHECK(ConnectionCaps::stress_level(10) == 8);
+  CHECK(ConnectionCaps::stress_level(9) == 8);
+  CHECK(ConnectionCaps::stress_level(4) == 4);
+  CHECK(ConnectionCaps::stress_level(1) == 1);
+}
+
+TEST_CASE("connection caps: the slot that reaches the total's stress level begins it", "[net]") {
+  auto caps = ConnectionCaps::make(10, {100, 100});
+  std::vector<ConnectionCaps::Slot> held;
+  for (int i = 0; i < 7; ++i) {
+    held.push_back(caps->acquire(i % 2));
+    CHECK_FALSE(held.back().began_stress());
+    CHECK_FALSE(held.back().stressed());
+  }
+  held.push_back(caps->acquire(0));
+  CHECK(held.back().began_stress());
+  for (const auto& s : held) CHECK(s.stressed());  // every kind: the total decides
+  held.push_back(caps->acquire(1));
+  CHECK_FALSE(held.back().began_stress());  // already under stress
+  held.pop_back();
+  held.pop_back();
+  for (const auto& s : held) CHECK_FALSE(s.stressed());  // back below: over
+  held.push_back(caps->acquire(1));
+  CHECK(held.back().began_stress());  // and again
+}
+
+TEST_CASE("connection caps: a kind under stress stresses only its own slots", "[net]") {
+  auto caps = ConnectionCaps::make(100, {5, 5});
+  std::vector<ConnectionCaps::Slot> smtp;
+  for (int i = 0; i < 3; ++i) smtp.push_back(caps->acquire(0));
+  auto pop = caps->acquire(1);
+  CHECK_FALSE(pop.stressed());
+  smtp.push_back(caps->acquire(0));  // 4 of 5
+  CHECK(smtp.back().began_stress());
+  CHECK(smtp.front().stressed());
+  CHECK_FALSE(pop.stressed());
+  // A moved slot keeps what it said; an empty or refused one is never under stress.
+  auto moved = std::move(smtp.back());
+  CHECK(moved.began_stress());
+  CHECK(moved.stressed());
+  CHECK_FALSE(ConnectionCaps::Slot().stressed());
+}
