@@ -70,7 +70,11 @@ struct DatabaseConfig {
   std::filesystem::path mariadbd = "/usr/sbin/mariadbd";
   std::filesystem::path install_db = "/usr/bin/mariadb-install-db";
   unsigned start_timeout_seconds = 60;
-  std::uint64_t buffer_pool_bytes = 134217728;
+  // The private server's memory (store/managed_memory.hpp): 0 = worked out from the
+  // machine and the data; managed_memory_mb bounds the automatic buffer pool,
+  // buffer_pool_bytes fixes it instead (at most one of them is set).
+  unsigned managed_memory_mb = 0;
+  std::uint64_t buffer_pool_bytes = 0;
 };
 
 struct SmtpConfig {

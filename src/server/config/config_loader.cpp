@@ -186,6 +186,7 @@ std::map<std::string, std::vector<KeyDef>> schema(Config& c) {
       {"mariadbd", path_into(c.database.mariadbd)},
       {"install_db", path_into(c.database.install_db)},
       {"start_timeout_seconds", uint_into(c.database.start_timeout_seconds, 1, 3600)},
+      {"managed_memory_mb", uint_into(c.database.managed_memory_mb, 64, 1048576)},
       {"buffer_pool_bytes", uint_into(c.database.buffer_pool_bytes, 8u << 20, std::uint64_t(1) << 40)},
   };
   s["smtp"] = {
@@ -273,6 +274,15 @@ void validate(Config& c, Ctx& ctx) {
                           "database.password_file"})
       if (c.lines.count(k))
         ctx.error(line(k), fmt::format("{} applies only when database.mode = \"external\"", k));
+    if (c.lines.count("database.managed_memory_mb") && c.lines.count("database.buffer_pool_bytes"))
+      ctx.error(line("database.buffer_pool_bytes"),
+                "database.buffer_pool_bytes fixes the buffer pool and database.managed_memory_mb bounds its automatic "
+                "size: set one of them");
+  } else {
+    for (const char* k : {"database.managed_memory_mb", "database.buffer_pool_bytes", "database.mariadbd",
+                          "database.install_db", "database.start_timeout_seconds"})
+      if (c.lines.count(k))
+        ctx.error(line(k), fmt::format("{} applies only when database.mode = \"managed\"", k));
   }
   // Every listening address once.
   std::map<std::string, std::string> seen;

@@ -32,6 +32,8 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 namespace {
+// How often the supervising thread looks at the data and the buffer pool.
+constexpr auto kGrowthCheck = std::chrono::seconds(60);
 
 void make_dir(const fs::path& p, mode_t mode) {
   std::error_code ec;
@@ -223,13 +225,13 @@ void ManagedDatabase::spawn() {
       "--skip-name-resolve",
       "--innodb-flush-log-at-trx-commit=1",
       "--innodb-doublewrite=1",
-      "--innodb-buffer-pool-size=" + std::to_string(cfg_.database.buffer_pool_bytes),
       "--max-allowed-packet=64M",  // chunks are at most 1 MiB; room for multi-row batches
       "--max-connections=500",
       "--character-set-server=utf8mb4",
       "--collation-server=utf8mb4_unicode_ci",
       "--user=" + os_user_,
   };
+  for (auto& o : memory_options(memory_)) args.push_back(std::move(o));
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -324,8 +326,44 @@ void ManagedDatabase::start() {
   lock_state_dir();
   stop_stale_instances();
   initialise_if_needed();
+  const std::uint64_t ram = machine_memory_bytes();
+  const std::uint64_t data = data_bytes_on_disk(datadir_ / cfg_.database.name);
+  memory_ = plan_memory(cfg_.database, ram, data);
+  pool_now_ = memory_.buffer_pool;
+  log::info("db.managed.memory")
+      .kv("buffer_pool_mib", memory_.buffer_pool / kMiB)
+      .kv("budget_mib", memory_.budget / kMiB)
+      .kv("data_mib", data / kMiB)
+      .kv("machine_mib", ram / kMiB)
+      .kv("sizing", memory_.fixed ? "database.buffer_pool_bytes"
+                    : cfg_.lines.count("database.managed_memory_mb") ? "database.managed_memory_mb"
+                                                                   : "automatic");
   spawn();
   wait_until_ready();
+}
+
+void ManagedDatabase::grow_buffer_pool_if_needed() {
+  if (memory_.fixed || pid_ <= 0) return;
+  try {
+    Connection c(connect_options());
+    auto row = c.query_one(Sql("SELECT COALESCE(SUM(data_length + index_length), 0), @@innodb_buffer_pool_size "
+                               "FROM information_schema.TABLES WHERE table_schema = DATABASE()"));
+    if (!row) return;
+    const std::uint64_t data = row->u64(0), current = row->u64(1);
+    pool_now_ = current;
+    const std::uint64_t grown = grown_pool(current, data, memory_.budget);
+    if (grown == 0) return;
+    c.exec_text("SET GLOBAL innodb_buffer_pool_size = " + std::to_string(grown));
+    memory_.buffer_pool = grown;  // a restarted instance starts with it
+    pool_now_ = grown;
+    log::info("db.managed.buffer_pool")
+        .kv("from_mib", current / kMiB)
+        .kv("to_mib", grown / kMiB)
+        .kv("data_mib", data / kMiB)
+        .kv("budget_mib", memory_.budget / kMiB);
+  } catch (const std::exception& e) {
+    log::warn("db.managed.buffer_pool_failed").kv("error", e.what());
+  }
 }
 
 void ManagedDatabase::stop() {
@@ -400,10 +438,20 @@ void ManagedDatabase::supervisor_main(Callbacks cb) {
     int pidfd = open_pidfd(pid);
     int status = 0;
     bool exited = false;
+    auto next_growth_check = std::chrono::steady_clock::now() + kGrowthCheck;
     while (!exit_) {
       pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {pidfd, POLLIN, 0}};
       // Without a pidfd (a kernel older than 5.3), look every 200 ms.
-      int n = ::poll(fds, pidfd >= 0 ? 2 : 1, pidfd >= 0 ? -1 : 200);
+      // With a pidfd: no wake-up but the next look at the buffer pool.
+      int until_check = memory_.fixed ? -1
+                                      : int(std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                                           next_growth_check - std::chrono::steady_clock::now())
+                                                                           .count()));
+      int n = ::poll(fds, pidfd >= 0 ? 2 : 1, pidfd >= 0 ? until_check : 200);
+      if (!memory_.fixed && std::chrono::steady_clock::now() >= next_growth_check) {
+        grow_buffer_pool_if_needed();
+        next_growth_check = std::chrono::steady_clock::now() + kGrowthCheck;
+      }
       if (n > 0 && (fds[0].revents & POLLIN)) {
         std::uint64_t v;
         (void)!::read(wake_fd_, &v, sizeof v);

@@ -23,6 +23,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -30,6 +31,7 @@
 
 #include "server/config/config.hpp"
 #include "server/store/connection.hpp"
+#include "server/store/managed_memory.hpp"
 
 namespace shicks::store {
 
@@ -70,6 +72,9 @@ class ManagedDatabase {
   pid_t pid() const { return pid_.load(); }
   const std::filesystem::path& socket_path() const { return socket_; }
   const std::filesystem::path& error_log() const { return errlog_; }
+  // The buffer pool now (grown while running, store/managed_memory.hpp) and its budget.
+  std::uint64_t buffer_pool_bytes() const { return pool_now_.load(); }
+  std::uint64_t memory_budget_bytes() const { return memory_.budget; }
 
  private:
   void lock_state_dir();
@@ -83,12 +88,17 @@ class ManagedDatabase {
   void wake();
   bool sleep_unless_stopped(std::chrono::milliseconds d);
   void wait_for_exit_request();
+  // From the supervising thread while mariadbd runs: grows the pool when the data
+  // has outgrown it (store/managed_memory.hpp).
+  void grow_buffer_pool_if_needed();
 
   config::Config cfg_;
   std::filesystem::path state_, datadir_, rundir_, logdir_, socket_, pidfile_, errlog_, lockfile_;
   std::string os_user_;
   int lock_fd_ = -1;
   std::atomic<pid_t> pid_{-1};
+  ManagedMemory memory_;  // planned at start(); the pool size restarts use
+  std::atomic<std::uint64_t> pool_now_{0};
 
   // Supervision. wake_fd_ (an eventfd) interrupts the thread's waits.
   std::thread supervisor_;

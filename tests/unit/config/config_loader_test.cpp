@@ -112,6 +112,24 @@ TEST_CASE("external-only database keys are refused in managed mode") {
   CHECK(p.find("f.toml:3: database.host applies only when database.mode = \"external\"") != std::string::npos);
 }
 
+TEST_CASE("managed-only database keys are refused in external mode") {
+  std::string p = problems("[database]\nmode = \"external\"\nbuffer_pool_bytes = 67108864\nmanaged_memory_mb = 256\n"
+                           "mariadbd = \"/usr/sbin/mariadbd\"\n",
+                           "f.toml");
+  CHECK(p.find("f.toml:3: database.buffer_pool_bytes applies only when database.mode = \"managed\"") != std::string::npos);
+  CHECK(p.find("f.toml:4: database.managed_memory_mb applies only when database.mode = \"managed\"") != std::string::npos);
+  CHECK(p.find("f.toml:5: database.mariadbd applies only when database.mode = \"managed\"") != std::string::npos);
+}
+
+TEST_CASE("a fixed buffer pool and a memory bound for the automatic one are not set together") {
+  std::string p = problems("[database]\nmode = \"managed\"\nmanaged_memory_mb = 256\nbuffer_pool_bytes = 67108864\n", "f.toml");
+  CHECK(p.find("f.toml:4: database.buffer_pool_bytes fixes the buffer pool and database.managed_memory_mb bounds") !=
+        std::string::npos);
+  CHECK(problems("[database]\nmode = \"managed\"\nmanaged_memory_mb = 256\n", "f.toml").empty());
+  CHECK(problems("[database]\nmode = \"managed\"\nmanaged_memory_mb = 63\n", "f.toml")
+            .find("database.managed_memory_mb must be between 64 and 1048576, not 63") != std::string::npos);
+}
+
 TEST_CASE("the same address cannot serve two listeners") {
   std::string p = problems("[smtp]\nlisten = [\"127.0.0.1:25\"]\n[pop3]\nlisten = [\"127.0.0.1:25\"]\n", "f.toml");
   CHECK(p.find("f.toml:4: pop3.listen: 127.0.0.1:25 is already used by smtp.listen") != std::string::npos);
