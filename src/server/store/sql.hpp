@@ -159,9 +159,12 @@ inline constexpr Sql kRelayClaimedRow{
     "TIMESTAMPDIFF(SECOND, q.created_at, UTC_TIMESTAMP(6)), TIMESTAMPDIFF(SECOND, '1970-01-01', q.created_at), "
     "m.size, m.chunk_count FROM relay_queue q JOIN messages m ON m.id = q.message_id WHERE q.id = ?"};
 // Milliseconds until a row becomes due (or its lease runs out); NULL: the queue is empty.
+// The earliest unclaimed row is the first of ix_relay_queue_claim's NULL range; claimed
+// rows (being sent, or left by a daemon that died) are few (sql/0003).
 inline constexpr Sql kRelayNextDue{
-    "SELECT TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), "
-    "MIN(GREATEST(next_attempt_at, COALESCE(claimed_until, next_attempt_at)))) DIV 1000 FROM relay_queue"};
+    "SELECT TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), LEAST(COALESCE(t.a, t.b), COALESCE(t.b, t.a))) DIV 1000 "
+    "FROM (SELECT (SELECT MIN(next_attempt_at) FROM relay_queue WHERE claimed_until IS NULL) AS a, "
+    "(SELECT MIN(GREATEST(next_attempt_at, claimed_until)) FROM relay_queue WHERE claimed_until IS NOT NULL) AS b) t"};
 inline constexpr Sql kRelayDone{"DELETE FROM relay_queue WHERE id = ? AND claimed_by = ?"};
 // A deferral reads (and locks) the flush mark first: a `queue flush` during the
 // attempt makes the retry immediate (delay 0) instead of the backoff.
