@@ -2,13 +2,17 @@
 TLS 1.3 tickets and with TLS 1.2 session ids and tickets, on SMTPS and POP3S and after
 STARTTLS and STLS. A mail client that polls every few minutes, and a relay that
 reconnects, then skip the expensive part of the handshake (the server's signature).
+An ECDSA certificate (what scripts/run makes by default) serves both versions, with
+the ECDHE-ECDSA suite first on TLS 1.2.
 
-Expectations: shicksd(8) TLS."""
+Expectations: shicksd(8) TLS; scripts/run --key."""
 
 import os
 import socket
 import ssl
+import subprocess
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -98,6 +102,26 @@ class Resumption(unittest.TestCase):
 
     def test_stls(self):
         self.check("pop3", b"+OK")
+
+
+class EcdsaCertificate(unittest.TestCase):
+    def test_an_ecdsa_pair_serves_tls_1_2_and_1_3(self):
+        tmp = tempfile.mkdtemp(prefix="ecdsa.", dir=fx.test_tmp())
+        cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+        # the same command as scripts/run --key ecdsa
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True, timeout=60)
+        os.chmod(tmp, 0o755)
+        d = fx.Daemon(self, overrides={"tls.cert_file": cert, "tls.key_file": key})
+        d.start()
+        for version, suite in ((ssl.TLSVersion.TLSv1_2, "ECDHE-ECDSA-AES128-GCM-SHA256"),
+                               (ssl.TLSVersion.TLSv1_3, "TLS_AES_128_GCM_SHA256")):
+            ctx = fx.unverified_tls_context()
+            ctx.minimum_version = ctx.maximum_version = version
+            with ctx.wrap_socket(socket.create_connection(("127.0.0.1", d.ports["smtps"]), timeout=15)) as s:
+                self.assertTrue(read_line(s).startswith(b"220 "))
+                self.assertEqual(s.cipher()[0], suite)
 
 
 if __name__ == "__main__":
