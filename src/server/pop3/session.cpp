@@ -188,29 +188,29 @@ class Session final : public services::Conversation {
 
 asio::awaitable<bool> Session::fill() {
   conn_.info().set_state(proto_.state_name());
-  if (!conn_.shutting_down()) {
-    if (lease_lost_) co_return lease_lost_end();
-    std::error_code ec;
-    co_await conn_.read_command(reader_, std::chrono::seconds(ctx_.cfg.pop3.autologout_seconds), ec);
-    if (ec == asio::error::timed_out) {
-      // RFC 1939 3: the autologout timer (reset by each command, not by the bytes of
-      // one) ends the session without the UPDATE state.
-      queue(proto_.timeout_reply());
-      conn_.end(conn_.stress_timed_out() ? "stress-timeout" : "timeout");
-      co_return false;
-    }
-    if (!conn_.shutting_down()) {
-      if (lease_lost_) co_return lease_lost_end();
-      if (ec) {
-        conn_.end_on(ec);
-        co_return false;
-      }
-      co_return true;
-    }
+  auto shutdown = [this] {
+    queue(proto_.shutdown_reply());
+    conn_.end("shutdown");
+    return false;
+  };
+  if (conn_.shutting_down()) co_return shutdown();
+  if (lease_lost_) co_return lease_lost_end();
+  std::error_code ec;
+  co_await conn_.read_command(reader_, std::chrono::seconds(ctx_.cfg.pop3.autologout_seconds), ec);
+  if (ec == asio::error::timed_out) {
+    // RFC 1939 3: the autologout timer (reset by each command, not by the bytes of
+    // one) ends the session without the UPDATE state.
+    queue(proto_.timeout_reply());
+    conn_.end(conn_.stress_timed_out() ? "stress-timeout" : "timeout");
+    co_return false;
   }
-  queue(proto_.shutdown_reply());
-  conn_.end("shutdown");
-  co_return false;
+  if (conn_.shutting_down()) co_return shutdown();
+  if (lease_lost_) co_return lease_lost_end();
+  if (ec) {
+    conn_.end_on(ec);
+    co_return false;
+  }
+  co_return true;
 }
 
 asio::awaitable<void> Session::release() {

@@ -329,7 +329,6 @@ void ManagedDatabase::start() {
   const std::uint64_t ram = machine_memory_bytes();
   const std::uint64_t data = data_bytes_on_disk(datadir_ / cfg_.database.name);
   memory_ = plan_memory(cfg_.database, ram, data);
-  pool_now_ = memory_.buffer_pool;
   log::info("db.managed.memory")
       .kv("buffer_pool_mib", memory_.buffer_pool / kMiB)
       .kv("budget_mib", memory_.budget / kMiB)
@@ -346,16 +345,13 @@ void ManagedDatabase::grow_buffer_pool_if_needed() {
   if (memory_.fixed || pid_ <= 0) return;
   try {
     Connection c(connect_options());
-    auto row = c.query_one(Sql("SELECT COALESCE(SUM(data_length + index_length), 0), @@innodb_buffer_pool_size "
-                               "FROM information_schema.TABLES WHERE table_schema = DATABASE()"));
+    auto row = c.query_one(sql::kManagedDataAndPool);
     if (!row) return;
     const std::uint64_t data = row->u64(0), current = row->u64(1);
-    pool_now_ = current;
     const std::uint64_t grown = grown_pool(current, data, memory_.budget);
     if (grown == 0) return;
     c.exec_text("SET GLOBAL innodb_buffer_pool_size = " + std::to_string(grown));
     memory_.buffer_pool = grown;  // a restarted instance starts with it
-    pool_now_ = grown;
     log::info("db.managed.buffer_pool")
         .kv("from_mib", current / kMiB)
         .kv("to_mib", grown / kMiB)

@@ -72,9 +72,6 @@ class ManagedDatabase {
   pid_t pid() const { return pid_.load(); }
   const std::filesystem::path& socket_path() const { return socket_; }
   const std::filesystem::path& error_log() const { return errlog_; }
-  // The buffer pool now (grown while running, store/managed_memory.hpp) and its budget.
-  std::uint64_t buffer_pool_bytes() const { return pool_now_.load(); }
-  std::uint64_t memory_budget_bytes() const { return memory_.budget; }
 
  private:
   void lock_state_dir();
@@ -98,7 +95,6 @@ class ManagedDatabase {
   int lock_fd_ = -1;
   std::atomic<pid_t> pid_{-1};
   ManagedMemory memory_;  // planned at start(); the pool size restarts use
-  std::atomic<std::uint64_t> pool_now_{0};
 
   // Supervision. wake_fd_ (an eventfd) interrupts the thread's waits.
   std::thread supervisor_;

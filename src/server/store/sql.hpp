@@ -20,6 +20,10 @@ inline constexpr Sql kSchemaVersionTableExists{
     "'schema_version'"};
 inline constexpr Sql kDurability{"SELECT @@global.innodb_flush_log_at_trx_commit"};
 inline constexpr Sql kPing{"SELECT 1"};
+// The managed database's tables and indexes, and its buffer pool (managed_db.cpp).
+inline constexpr Sql kManagedDataAndPool{
+    "SELECT COALESCE(SUM(data_length + index_length), 0), @@innodb_buffer_pool_size FROM information_schema.TABLES "
+    "WHERE table_schema = DATABASE()"};
 
 // ---- runtime settings (settings_store.cpp)
 inline constexpr Sql kSettingInsertDefault{
